@@ -1,0 +1,74 @@
+/** The node's WebSocket side, free of any transport: sessions, the hub, presence and the drain. */
+import { randomUUID } from 'node:crypto';
+import type { Chat } from '../chat/chat.ts';
+import { TokenBucket } from '../chat/rate-limit.ts';
+import type { Config } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import { closeCodes } from '../protocol/frames.ts';
+import { Hub } from './hub.ts';
+import { PresenceTracker } from './presence.ts';
+import { Session, type SessionContext } from './session.ts';
+import type { Transport } from './transport.ts';
+
+/** How long the node waits for an out-of-order event before asking the store. */
+const FEED_HOLD_MS = 50;
+/** Frames per second one connection may send, of any kind (sends are also limited per user). */
+const FRAME_RATE = 200;
+
+export class Gateway {
+  readonly sessions = new Set<Session>();
+  readonly hub: Hub;
+  readonly presence: PresenceTracker;
+  private readonly ctx: SessionContext;
+  private readonly frameLimiter: TokenBucket;
+  private draining = false;
+
+  constructor(chat: Chat, config: Config, metrics: Metrics, onError: (err: unknown) => void) {
+    this.hub = new Hub({
+      bus: chat.bus,
+      store: chat.store,
+      holdMs: FEED_HOLD_MS,
+      onError,
+      onFill: () => metrics.gapFills.inc(),
+    });
+    this.presence = new PresenceTracker({ bus: chat.bus, store: chat.store, hub: this.hub, graceMs: config.PRESENCE_GRACE_MS, onError });
+    this.frameLimiter = new TokenBucket(FRAME_RATE, FRAME_RATE * 2);
+    this.ctx = {
+      chat,
+      hub: this.hub,
+      presence: this.presence,
+      metrics,
+      frameLimiter: this.frameLimiter,
+      heartbeatMs: config.HEARTBEAT_MS,
+      helloTimeoutMs: config.HELLO_TIMEOUT_MS,
+      sendBufferLimit: config.SEND_BUFFER_LIMIT,
+      onError,
+      onClose: (s) => {
+        if (this.sessions.delete(s)) metrics.connections.dec();
+      },
+    };
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** A new authenticated-or-not connection; the caller feeds it frames and tells it when it closes. */
+  accept(transport: Transport): Session {
+    const session = new Session(randomUUID(), transport, this.ctx);
+    this.sessions.add(session);
+    this.ctx.metrics.connections.inc();
+    return session;
+  }
+
+  sweep(): void {
+    this.frameLimiter.sweep();
+  }
+
+  /** Stops taking connections and closes every open one with 1001; the caller commits pending writes first. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    for (const s of [...this.sessions]) s.close(closeCodes.goingAway, 'server shutting down');
+    await this.presence.flush();
+  }
+}

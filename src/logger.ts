@@ -1,0 +1,24 @@
+/** JSON logs via pino. Secrets are redacted by path, wherever a caller might pass them. */
+import { pino, type Logger } from 'pino';
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'parley' },
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'password',
+        'token',
+        'accessToken',
+        'refreshToken',
+        '*.password',
+        '*.token',
+        '*.accessToken',
+        '*.refreshToken',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}

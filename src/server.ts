@@ -1,0 +1,122 @@
+/**
+ * Composes one Parley node from its configuration: store, bus, chat services,
+ * REST and WebSocket, and the drain on shutdown. Tests start nodes through
+ * this too, on port 0.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Bus } from './bus/bus.ts';
+import { LocalBus } from './bus/local.ts';
+import { createChat, type Chat } from './chat/chat.ts';
+import type { Config } from './config.ts';
+import { Gateway } from './gateway/gateway.ts';
+import { WsServer } from './gateway/ws-server.ts';
+import { buildHttp } from './http/app.ts';
+import { originPolicy } from './http/origins.ts';
+import { createLogger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import type { Store } from './store/store.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+
+export interface ParleyServer {
+  /** http://host:port of the listening node. */
+  url: string;
+  port: number;
+  config: Config;
+  chat: Chat;
+  gateway: Gateway;
+  metrics: Metrics;
+  http: FastifyInstance;
+  /** Stops taking work, commits what is pending, closes sockets with 1001, and releases everything. */
+  close(): Promise<void>;
+}
+
+/** JWT_SECRET, or one generated on first start and kept in DATA_DIR so restarts keep tokens valid. */
+function jwtSecret(config: Config): string {
+  if (config.JWT_SECRET) return config.JWT_SECRET;
+  const file = join(config.DATA_DIR, 'jwt-secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    const secret = randomBytes(48).toString('base64url');
+    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}
+
+export function openStore(config: Config): Store {
+  mkdirSync(config.DATA_DIR, { recursive: true });
+  return new SqliteStore({ path: join(config.DATA_DIR, 'parley.db'), synchronous: config.SQLITE_SYNCHRONOUS });
+}
+
+export function openBus(_config: Config): Bus {
+  return new LocalBus();
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<ParleyServer> {
+  const store = openStore(config);
+  const bus = openBus(config);
+  const metrics = createMetrics();
+  const onError = (err: unknown) => logger.error({ err }, 'background task failed');
+  const chat = createChat({ config, jwtSecret: jwtSecret(config), store, bus, metrics, onPublishError: onError });
+  const gateway = new Gateway(chat, config, metrics, onError);
+  const isOriginAllowed = originPolicy(config.ALLOWED_ORIGINS);
+
+  let draining = false;
+  const http = await buildHttp({
+    chat,
+    metrics,
+    logger,
+    bodyLimit: config.MAX_BODY_BYTES,
+    isOriginAllowed,
+    ready: async () => {
+      if (draining) return false;
+      await Promise.all([store.ping(), bus.ping()]);
+      return true;
+    },
+  });
+  await http.listen({ port: config.PORT, host: config.HOST });
+  const ws = new WsServer(http.server, gateway, {
+    maxPayload: config.MAX_FRAME_BYTES,
+    heartbeatMs: config.HEARTBEAT_MS,
+    isOriginAllowed,
+  });
+  const sweeper = setInterval(() => {
+    chat.auth.sweep();
+    chat.messages.sweep();
+    gateway.sweep();
+  }, 60_000);
+  sweeper.unref();
+
+  const address = http.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
+  let closing: Promise<void> | null = null;
+
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    config,
+    chat,
+    gateway,
+    metrics,
+    http,
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        clearInterval(sweeper);
+        await chat.committer.flush();
+        await gateway.drain();
+        ws.close();
+        await http.close();
+        await chat.committer.flush();
+        await bus.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
