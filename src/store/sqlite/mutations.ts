@@ -77,6 +77,10 @@ export class BatchWriter {
     );
   }
 
+  private exists(conversationId: string): boolean {
+    return this.seqs.has(conversationId) || this.db.get('SELECT 1 FROM conversations WHERE id = ?', conversationId) !== undefined;
+  }
+
   private isMember(conversationId: string, userId: string): boolean {
     return this.db.get(IS_MEMBER, conversationId, userId) !== undefined;
   }
@@ -220,6 +224,7 @@ export class BatchWriter {
   }
 
   private join(m: Extract<Mutation, { kind: 'member.join' }>): MutationResult {
+    if (!this.exists(m.conversationId)) return { ok: false, error: notFound('conversation') };
     if (this.isMember(m.conversationId, m.userId)) return { ok: true, event: null };
     const event = this.append(
       {
@@ -261,6 +266,7 @@ export class BatchWriter {
   }
 
   private updateConversation(m: Extract<Mutation, { kind: 'conversation.update' }>): MutationResult {
+    if (!this.exists(m.conversationId)) return { ok: false, error: notFound('conversation') };
     this.db.run('UPDATE conversations SET title = ? WHERE id = ?', m.title, m.conversationId);
     const event = this.append(
       { conversationId: m.conversationId, kind: 'conversation.updated', actorId: m.actorId, at: m.at, data: { title: m.title } },
