@@ -105,12 +105,19 @@ interface Result {
 class Workers {
   readonly procs: ChildProcess[];
   private readonly inbox: FromWorker[][];
+  private readonly latest: (Extract<FromWorker, { type: 'progress' }> | undefined)[];
 
   constructor(n: number) {
     const file = fileURLToPath(new URL('./worker.ts', import.meta.url));
     this.procs = Array.from({ length: n }, () => fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     this.inbox = this.procs.map(() => []);
-    this.procs.forEach((p, i) => p.on('message', (m: FromWorker) => this.inbox[i]!.push(m)));
+    this.latest = this.procs.map(() => undefined);
+    this.procs.forEach((p, i) =>
+      p.on('message', (m: FromWorker) => {
+        if (m.type === 'progress') this.latest[i] = m;
+        else this.inbox[i]!.push(m);
+      }),
+    );
   }
 
   send(i: number, m: ToWorker): void {
@@ -139,13 +146,9 @@ class Workers {
     return out;
   }
 
-  /** The newest progress message of each worker, dropping older ones. */
+  /** The newest progress of each worker that has reported any. */
   progress(): Extract<FromWorker, { type: 'progress' }>[] {
-    return this.inbox.flatMap((box) => {
-      const p = box.filter((m) => m.type === 'progress') as Extract<FromWorker, { type: 'progress' }>[];
-      for (let i = box.length - 1; i >= 0; i--) if (box[i]!.type === 'progress') box.splice(i, 1);
-      return p.slice(-1);
-    });
+    return this.latest.filter((p) => p !== undefined);
   }
 
   exit(): void {

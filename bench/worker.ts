@@ -162,6 +162,6 @@ setInterval(() => {
     delivered: tracker.delivered,
     p99us: tracker.e2e.totalCount > 0 ? tracker.e2e.getValueAtPercentile(99) : 0,
   });
-}, 1000).unref();
+}, 250).unref();
 
 process.on('disconnect', () => process.exit(0));
