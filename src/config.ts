@@ -42,11 +42,11 @@ const schema = z.object({
   /** Largest WebSocket frame accepted, in bytes. */
   MAX_FRAME_BYTES: int(1024, 16 * 1024 * 1024).default(65_536),
   /** Largest REST body accepted, in bytes. */
-  MAX_BODY_BYTES: int(1024, 16 * 1024 * 1024).default(65_536),
+  MAX_BODY_BYTES: int(32 * 1024, 16 * 1024 * 1024).default(65_536),
   /** Unsent bytes a connection may hold before it is closed with 4009. */
   SEND_BUFFER_LIMIT: int(16 * 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024),
   /** How long after a user's last connection closes they are shown offline. */
-  PRESENCE_GRACE_MS: int(0, 5_000).default(2_000),
+  PRESENCE_GRACE_MS: int(0, 4_000).default(2_000),
   /** FULL: every acknowledged write survives power loss. NORMAL: survives a process crash only. */
   SQLITE_SYNCHRONOUS: z.enum(['FULL', 'NORMAL']).default('FULL'),
   /** Most mutations written in one transaction. */
@@ -54,7 +54,7 @@ const schema = z.object({
   /** Extra time a batch waits to gather more writes; 0 = only what arrived in the same turn of the event loop. */
   COMMIT_WINDOW_MS: int(0, 1_000).default(0),
   /** Time a draining node gives itself before it exits regardless. */
-  SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(8_000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 9_500).default(8_000),
 });
 
 export type Config = z.infer<typeof schema>;

@@ -47,6 +47,11 @@ export class Session implements HubMember {
   private readonly cursors = new Map<string, number>();
   /** Conversations being filled from the store, with the live events that arrived meanwhile. */
   private readonly filling = new Map<string, ChatEvent[]>();
+  /**
+   * Conversations whose replay has passed this user's own `member.left`: later
+   * events are not theirs to see unless a `member.joined` of theirs follows.
+   */
+  private readonly departed = new Set<string>();
   private watched: Set<string> | null = null;
   private queued: ClientFrame[] | null = null;
   private strikes = 0;
@@ -75,14 +80,15 @@ export class Session implements HubMember {
     }
     const type = (raw as { type: ClientFrame['type'] }).type;
     const rawId = (raw as { id?: unknown }).id;
-    const re = typeof rawId === 'string' ? rawId.slice(0, 64) : rawId === undefined ? undefined : String(rawId).slice(0, 64);
+    // Echoed as sent, even when invalid, so the client can match the error reply to its frame.
+    const re = rawId === undefined ? undefined : typeof rawId === 'string' ? rawId : JSON.stringify(rawId);
     if (this.state === 'new' && type !== 'hello') return this.close(closeCodes.notAuthenticated, 'hello must come first');
 
     let frame: ClientFrame;
     try {
       frame = parse(clientFrames[type], raw) as ClientFrame;
     } catch (err) {
-      if (this.state === 'new') return this.close(closeCodes.notAuthenticated, 'malformed hello');
+      // A bad field is an error reply, not a close; an unauthenticated connection may try hello again.
       return this.reply(re, toParleyError(err));
     }
     if (frame.type === 'hello') {
@@ -243,7 +249,8 @@ export class Session implements HubMember {
         this.track(c.id);
         await this.ctx.hub.joinConversation(this, c.id);
       }
-      if (this.cursors.get(c.id) === -1) this.cursors.set(c.id, resumeAt.get(c.id) ?? c.lastSeq);
+      // A resume point past the end (a confused client) starts at the end.
+      if (this.cursors.get(c.id) === -1) this.cursors.set(c.id, Math.min(resumeAt.get(c.id) ?? c.lastSeq, c.lastSeq));
     }
     // Conversations left between the two reads.
     const current = new Set(now.map((c) => c.id));
@@ -260,6 +267,7 @@ export class Session implements HubMember {
   private untrack(conversationId: string): void {
     this.cursors.delete(conversationId);
     this.filling.delete(conversationId);
+    this.departed.delete(conversationId);
     this.ctx.hub.leaveConversation(this, conversationId);
   }
 
@@ -297,10 +305,18 @@ export class Session implements HubMember {
   }
 
   private deliver(event: ChatEvent, frame: string): void {
-    this.cursors.set(event.conversationId, event.seq);
+    const id = event.conversationId;
+    this.cursors.set(id, event.seq);
+    const own = (event.kind === 'member.joined' || event.kind === 'member.left') && event.data.userId === this.userId;
+    if (own && event.kind === 'member.joined') this.departed.delete(id);
+    if (this.departed.has(id)) return;
     this.write(frame);
     this.ctx.metrics.deliveries.inc();
-    if (event.kind === 'member.left' && event.data.userId === this.userId) this.untrack(event.conversationId);
+    if (own && event.kind === 'member.left') {
+      // Mid-replay the user may have been re-added later in the log: decide when the replay ends.
+      if (this.filling.has(id)) this.departed.add(id);
+      else this.untrack(id);
+    }
   }
 
   /**
@@ -350,6 +366,7 @@ export class Session implements HubMember {
     if (!held) return;
     held.sort((a, b) => a.seq - b.seq);
     for (const e of held) this.onEvent(e, JSON.stringify({ type: 'event', ...e }));
+    if (this.departed.has(conversationId) && !this.filling.has(conversationId)) this.untrack(conversationId);
   }
 
   onSignal(msg: BusMessage, frame: string): void {
@@ -410,6 +427,7 @@ export class Session implements HubMember {
     for (const id of this.cursors.keys()) this.ctx.hub.leaveConversation(this, id);
     this.cursors.clear();
     this.filling.clear();
+    this.departed.clear();
     if (this.watched) this.ctx.presence.unwatch(this, [...this.watched]);
     if (this.userId) {
       this.ctx.hub.leaveUser(this);

@@ -29,7 +29,8 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
     bodyLimit: opts.bodyLimit,
     // Route ids are short; anything longer is not ours.
     routerOptions: { maxParamLength: 200 },
-    return503OnClosing: true,
+    // Requests already on a connection while the node drains are served, not refused with Fastify's own body.
+    return503OnClosing: false,
   });
 
   // An empty body is "no body" (POST …/join sent with a JSON content type);
