@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export function createMetrics() {
   const registry = new Registry();
+  const beforeCollect: (() => void)[] = [];
   collectDefaultMetrics({ register: registry, prefix: 'parley_', eventLoopMonitoringPrecision: 20 });
   return {
     registry,
@@ -22,7 +23,14 @@ export function createMetrics() {
       name: 'parley_deliveries_total',
       help: 'Event frames written to client connections',
       registers: [registry],
+      collect() {
+        for (const fn of beforeCollect) fn();
+      },
     }),
+    /** Runs `fn` before each scrape, so hot paths can keep plain counters and report them then. */
+    onCollect(fn: () => void) {
+      beforeCollect.push(fn);
+    },
     sendAckSeconds: new Histogram({
       name: 'parley_send_ack_seconds',
       help: 'Time from a send arriving to its acknowledgement (after commit)',

@@ -10,12 +10,9 @@ export interface Membership {
 
 /** The conversation and the caller's membership; `not_found` for a non-member, never `forbidden`. */
 export async function requireMember(store: Store, conversationId: string, userId: string): Promise<Membership> {
-  const [conversation, member] = await Promise.all([
-    store.getConversation(conversationId),
-    store.getMember(conversationId, userId),
-  ]);
-  if (!conversation || !member) throw notFound('conversation');
-  return { conversation, member };
+  const m = await store.getMembership(conversationId, userId);
+  if (!m) throw notFound('conversation');
+  return m;
 }
 
 export const isModerator = (role: Role) => role === 'owner' || role === 'admin';

@@ -20,11 +20,14 @@ export class TokenSigner {
   }
 
   sign(claims: AccessClaims): Promise<string> {
+    // A jti makes every token distinct, even two issued in the same second;
+    // rounding exp up means a token never lives less than the expiresIn it was sold with.
     return new SignJWT({ sid: claims.loginId })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(claims.userId)
+      .setJti(randomBytes(12).toString('base64url'))
       .setIssuedAt()
-      .setExpirationTime(Math.floor(Date.now() / 1000) + this.accessTtl)
+      .setExpirationTime(Math.ceil(Date.now() / 1000 + this.accessTtl))
       .sign(this.key);
   }
 

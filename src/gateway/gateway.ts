@@ -33,12 +33,18 @@ export class Gateway {
     });
     this.presence = new PresenceTracker({ bus: chat.bus, store: chat.store, hub: this.hub, graceMs: config.PRESENCE_GRACE_MS, onError });
     this.frameLimiter = new TokenBucket(FRAME_RATE, FRAME_RATE * 2);
+    const deliveries = { count: 0 };
+    metrics.onCollect(() => {
+      metrics.deliveries.inc(deliveries.count);
+      deliveries.count = 0;
+    });
     this.ctx = {
       chat,
       hub: this.hub,
       presence: this.presence,
       metrics,
       frameLimiter: this.frameLimiter,
+      deliveries,
       heartbeatMs: config.HEARTBEAT_MS,
       helloTimeoutMs: config.HELLO_TIMEOUT_MS,
       sendBufferLimit: config.SEND_BUFFER_LIMIT,

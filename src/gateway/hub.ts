@@ -12,7 +12,7 @@ import { ConversationFeed } from './feed.ts';
 /** What the hub needs of a session. */
 export interface HubMember {
   readonly userId: string;
-  onEvent(event: ChatEvent, frame: string): void;
+  onEvent(event: ChatEvent, frame: Buffer): void;
   /** A typing, receipt or presence frame, already serialized. */
   onSignal(msg: BusMessage, frame: string): void;
   onMembership(msg: Extract<BusMessage, { type: 'membership' }>): void;
@@ -102,7 +102,7 @@ export class Hub {
       emit: (event) => {
         const members = this.topics.get(subject)?.members;
         if (!members) return;
-        const frame = JSON.stringify({ type: 'event', ...event });
+        const frame = Buffer.from(JSON.stringify({ type: 'event', ...event }));
         for (const m of [...members]) m.onEvent(event, frame);
       },
     });

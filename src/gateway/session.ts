@@ -24,6 +24,8 @@ export interface SessionContext {
   presence: PresenceTracker;
   metrics: Metrics;
   frameLimiter: TokenBucket;
+  /** Deliveries since the metrics were last read; a plain counter on the hot path. */
+  deliveries: { count: number };
   heartbeatMs: number;
   helloTimeoutMs: number;
   sendBufferLimit: number;
@@ -285,7 +287,7 @@ export class Session implements HubMember {
 
   // Delivery
 
-  onEvent(event: ChatEvent, frame: string): void {
+  onEvent(event: ChatEvent, frame: Buffer | string): void {
     if (this.state === 'closed') return;
     const id = event.conversationId;
     const held = this.filling.get(id);
@@ -304,14 +306,14 @@ export class Session implements HubMember {
     void this.fill(id, Infinity);
   }
 
-  private deliver(event: ChatEvent, frame: string): void {
+  private deliver(event: ChatEvent, frame: Buffer | string): void {
     const id = event.conversationId;
     this.cursors.set(id, event.seq);
     const own = (event.kind === 'member.joined' || event.kind === 'member.left') && event.data.userId === this.userId;
     if (own && event.kind === 'member.joined') this.departed.delete(id);
     if (this.departed.has(id)) return;
     this.write(frame);
-    this.ctx.metrics.deliveries.inc();
+    this.ctx.deliveries.count++;
     if (own && event.kind === 'member.left') {
       // Mid-replay the user may have been re-added later in the log: decide when the replay ends.
       if (this.filling.has(id)) this.departed.add(id);
@@ -391,7 +393,7 @@ export class Session implements HubMember {
 
   // Output and life cycle
 
-  private write(frame: string): void {
+  private write(frame: Buffer | string): void {
     if (this.state === 'closed') return;
     if (this.transport.bufferedAmount > this.ctx.sendBufferLimit) {
       this.ctx.metrics.slowClosures.inc();

@@ -57,7 +57,8 @@ export class WsServer {
 
   private connected(ws: WebSocket): void {
     const transport = {
-      send: (data: string) => ws.send(data),
+      // Buffers are sent as text frames without a copy: one encoding per event serves every socket.
+      send: (data: string | Buffer) => ws.send(data, { binary: false }),
       get bufferedAmount() {
         return ws.bufferedAmount;
       },

@@ -139,6 +139,8 @@ export interface Store {
   createConversation(conv: NewConversation): Promise<{ id: string; created: boolean }>;
   getConversation(id: string): Promise<ConversationRecord | null>;
   getMember(conversationId: string, userId: string): Promise<Member | null>;
+  /** The conversation and the user's membership in one read; null when either is missing. */
+  getMembership(conversationId: string, userId: string): Promise<{ conversation: ConversationRecord; member: Member } | null>;
   listMembers(conversationId: string): Promise<Member[]>;
   /** The caller's view of one conversation, or null when not a member. */
   getSummary(conversationId: string, userId: string): Promise<ConversationSummary | null>;

@@ -394,6 +394,13 @@ export function runStoreContract(name: string, create: StoreFactory): void {
         expect(await store.getMember(id, randomUUID())).toBeNull();
         expect(await store.getMember(randomUUID(), a!.id)).toBeNull();
 
+        expect(await store.getMembership(id, b!.id)).toEqual({
+          conversation: conv,
+          member: { userId: b!.id, role: 'admin', lastReadSeq: 0, joinedAt: createdAt },
+        });
+        expect(await store.getMembership(id, randomUUID())).toBeNull();
+        expect(await store.getMembership(randomUUID(), a!.id)).toBeNull();
+
         const members = await store.listMembers(id);
         expect([...members].sort((x, y) => x.userId.localeCompare(y.userId))).toEqual(
           [

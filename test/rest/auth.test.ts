@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, register, uniqueName } from '../helpers/client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { expectError, keys, sleep, USER_KEYS } from './util.ts';
+import { alignTo, expectError, keys, sleep, USER_KEYS } from './util.ts';
 
 let server: TestServer;
 let base: string;
@@ -177,7 +177,8 @@ describe('POST /v1/auth/login', () => {
 });
 
 describe('POST /v1/auth/refresh', () => {
-  it('answers 200 with a new pair; the new access token works', async () => {
+  it('answers 200 with a new pair (both tokens new); the new access token works', async () => {
+    await alignTo(20, 400); // issue and refresh within one wall-clock second
     const u = await register(base);
     const r = await refresh(u.refreshToken);
     expect(r.status).toBe(200);
@@ -280,21 +281,45 @@ describe('with ACCESS_TOKEN_TTL 1 and LOGIN_RATE_LIMIT 3', () => {
   });
   afterAll(() => limited.stop());
 
-  it('expiresIn is 1 and the access token is refused after it expires; refresh still works', async () => {
+  it('expiresIn is 1; the access token works, then is refused once expired; refresh still works', async () => {
     const username = uniqueName('ttl');
     const r = await api(limited.url, 'POST', '/v1/auth/register', { body: { username, password: 'correct horse' } });
     expect(r.status).toBe(201);
     expect(r.body.expiresIn).toBe(1);
-    expect((await api(limited.url, 'GET', '/v1/me', { token: r.body.accessToken })).status).toBe(200);
-    await sleep(2_100);
-    expectError(await api(limited.url, 'GET', '/v1/me', { token: r.body.accessToken }), 401, 'unauthorized');
+    // issue a token just after a whole second, so second-granular expiry cannot cut it short here
+    await alignTo(20, 200);
     const fresh = await api(limited.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: r.body.refreshToken } });
     expect(fresh.status).toBe(200);
+    expect(fresh.body.expiresIn).toBe(1);
     expect((await api(limited.url, 'GET', '/v1/me', { token: fresh.body.accessToken })).status).toBe(200);
+    await sleep(2_100);
+    expectError(await api(limited.url, 'GET', '/v1/me', { token: fresh.body.accessToken }), 401, 'unauthorized');
+    expectError(await api(limited.url, 'GET', '/v1/me', { token: r.body.accessToken }), 401, 'unauthorized');
+    // the login itself lives on
+    const again = await api(limited.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: fresh.body.refreshToken } });
+    expect(again.status).toBe(200);
+  });
+
+  it('an access token lives at least expiresIn seconds, also when issued late in a second', async () => {
+    const u = await register(limited.url);
+    await alignTo(880, 920);
+    const issuedAt = Date.now();
+    const r = await api(limited.url, 'POST', '/v1/auth/refresh', { body: { refreshToken: u.refreshToken } });
+    expect(r.status).toBe(200);
+    expect(r.body.expiresIn).toBe(1);
+    // past the next whole second, but well within expiresIn of issuing
+    await sleep(Math.max(0, issuedAt + 250 - Date.now()));
+    const used = await api(limited.url, 'GET', '/v1/me', { token: r.body.accessToken });
+    expect(Date.now() - issuedAt).toBeLessThan(900);
+    expect(used.status).toBe(200);
   });
 
   it('the 4th failed login from one address → 429 rate_limited with Retry-After', async () => {
     const u = await register(limited.url);
+    // successful logins do not count
+    for (let i = 0; i < 4; i++) {
+      expect((await api(limited.url, 'POST', '/v1/auth/login', { body: { username: u.username, password: u.password } })).status).toBe(200);
+    }
     const bad = () => api(limited.url, 'POST', '/v1/auth/login', { body: { username: u.username, password: 'wrong password' } });
     for (let i = 0; i < 3; i++) expectError(await bad(), 401, 'invalid_credentials');
     const r = await bad();

@@ -204,6 +204,24 @@ describe('GET /v1/conversations', () => {
     expect(all.body.nextCursor).toBeNull();
   });
 
+  it('pages without repeats or misses when many conversations share one updatedAt', async () => {
+    const a = await register(base);
+    const made = await Promise.all(Array.from({ length: 9 }, (_, i) => group(base, a, [], `tie ${i}`)));
+    const full = await api(base, 'GET', '/v1/conversations?limit=200', { token: a.token });
+    expect(full.body.items.map((i: any) => i.id).sort()).toEqual([...made].sort());
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 20; pages++) {
+      const qs: string = cursor ? `?limit=2&cursor=${encodeURIComponent(cursor)}` : '?limit=2';
+      const r = await api(base, 'GET', `/v1/conversations${qs}`, { token: a.token });
+      seen.push(...r.body.items.map((i: any) => i.id));
+      cursor = r.body.nextCursor;
+      if (cursor === null) break;
+    }
+    expect(cursor).toBeNull();
+    expect(seen).toEqual(full.body.items.map((i: any) => i.id));
+  });
+
   it('bad limit or cursor → 400', async () => {
     const a = await register(base);
     for (const qs of ['limit=0', 'limit=201', 'limit=abc', 'limit=-3', 'cursor=%%%garbage', 'bogus=1']) {
@@ -391,6 +409,21 @@ describe('POST /v1/conversations/:id/members', () => {
     expect(list.body.items.map((i: any) => i.id)).toContain(id);
   });
 
+  it('adding someone already a member, or the same user twice, adds them once', async () => {
+    const owner = await register(base);
+    const b = await register(base);
+    const c = await register(base);
+    const id = await group(base, owner, [b]);
+    const rs = await Promise.all([
+      api(base, 'POST', `/v1/conversations/${id}/members`, { token: owner.token, body: { userIds: [b.id, c.id, c.id] } }),
+      api(base, 'POST', `/v1/conversations/${id}/members`, { token: owner.token, body: { userIds: [c.id] } }),
+    ]);
+    expect(rs.map((r) => r.status)).toEqual([204, 204]);
+    const events = await allEvents(base, owner, id);
+    expect(events.map((e) => [e.kind, e.data.userId])).toEqual([['member.joined', c.id]]);
+    expect((await getConv(base, owner, id)).members).toHaveLength(3);
+  });
+
   it('unknown user → 404; bad bodies → 400; a direct conversation refuses members', async () => {
     const a = await register(base);
     const b = await register(base);
@@ -433,6 +466,17 @@ describe('POST /v1/conversations/:id/join', () => {
     // joining as an existing member (the owner) changes nothing
     expect((await api(base, 'POST', `/v1/conversations/${id}/join`, { token: owner.token })).status).toBe(204);
     expect((await getConv(base, owner, id)).lastSeq).toBe(3);
+  });
+
+  it('concurrent joins by one user are one join', async () => {
+    const owner = await register(base);
+    const joiner = await register(base);
+    const id = (await create(owner, { kind: 'channel', title: 'rush', public: true })).body.id;
+    const rs = await Promise.all(Array.from({ length: 5 }, () => api(base, 'POST', `/v1/conversations/${id}/join`, { token: joiner.token })));
+    expect(rs.map((r) => r.status)).toEqual([204, 204, 204, 204, 204]);
+    const events = await allEvents(base, owner, id);
+    expect(events.map((e) => e.kind)).toEqual(['member.joined']);
+    expect((await getConv(base, owner, id)).members).toHaveLength(2);
   });
 
   it('a JSON content type with an empty body is fine', async () => {

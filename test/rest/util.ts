@@ -18,6 +18,15 @@ export function expectError(res: Response, status: number, code: string): void {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits until the wall clock is within [lo, hi) milliseconds past a whole second. */
+export async function alignTo(lo: number, hi: number): Promise<void> {
+  for (;;) {
+    const ms = Date.now() % 1000;
+    if (ms >= lo && ms < hi) return;
+    await sleep(ms < lo ? lo - ms : 1000 - ms + lo);
+  }
+}
+
 let msgCounter = 0;
 export const cid = () => `c${++msgCounter}_${Math.random().toString(36).slice(2, 8)}`;
 

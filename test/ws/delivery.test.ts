@@ -115,6 +115,30 @@ describe('drop and resume', () => {
     none.close();
   });
 
+  it('resume entries for a conversation the user is not in are ignored (nothing leaks)', async () => {
+    const [a, b, outsider] = await Promise.all([register(server.url), register(server.url), register(server.url)]);
+    const conv = await group(server.url, a, [b]);
+    await restSend(server.url, a, conv, 'private');
+    const { socket, hello } = await connectUser(server.url, outsider, [{ conversationId: conv, afterSeq: 0 }]);
+    expect(hello.conversations).toEqual([]);
+    await restSend(server.url, a, conv, 'still private');
+    await expectAlive(socket);
+    expect(socket.frames.filter((f) => f.type !== 'reply')).toEqual([]);
+    socket.close();
+  });
+
+  it('resume from an afterSeq past the end loses no live event', async () => {
+    const [a, b] = await Promise.all([register(server.url), register(server.url)]);
+    const conv = await group(server.url, a, [b]);
+    for (let i = 0; i < 3; i++) await restSend(server.url, a, conv, `m${i}`);
+    const { socket } = await connectUser(server.url, b, [{ conversationId: conv, afterSeq: 50 }]);
+    const live = await restSend(server.url, a, conv, 'four');
+    expect(live.seq).toBe(4);
+    await waitSeq(socket, conv, 4, 3_000);
+    expect(seqsOf(socket, conv)).toEqual([4]);
+    socket.close();
+  });
+
   it('several conversations resumed at once each replay from their own afterSeq', async () => {
     const [a, b] = await Promise.all([register(server.url), register(server.url)]);
     const c1 = await group(server.url, a, [b], 'one');
@@ -176,6 +200,52 @@ describe('resume past 1,000 missed events', () => {
     socket.close();
   });
 
+  it('live sends during a capped replay: 1,000 events, the gap, then every later event once, in order', async () => {
+    const [a, b] = await Promise.all([register(server.url), register(server.url)]);
+    const conv = await group(server.url, a, [b]);
+    await seedMessages(server, conv, a, 1_200);
+    const sa = (await connectUser(server.url, a)).socket;
+    let stop = false;
+    const sending = (async () => {
+      for (let i = 0; !stop || i < 5; i++) {
+        const r = await sa.request('send', { conversationId: conv, clientMsgId: `live${i}`, body: `live ${i}` });
+        if (!r.ok) throw new Error(JSON.stringify(r));
+      }
+    })();
+    const { socket } = await connectUser(server.url, b, [{ conversationId: conv, afterSeq: 0 }]);
+    const gap = await socket.waitFor((f) => f.type === 'gap', 'gap', 10_000);
+    stop = true;
+    await sending;
+    const lastSeq = await lastSeqOf(server.url, a, conv);
+    await waitSeq(socket, conv, lastSeq);
+    await expectAlive(socket);
+    expect(gap).toMatchObject({ conversationId: conv, afterSeq: 1_000 });
+    expect(gap.throughSeq).toBeGreaterThanOrEqual(1_200);
+    expect(seqsOf(socket, conv)).toEqual([...range(1, 1_000), ...range(gap.throughSeq + 1, lastSeq)]);
+    expect(socket.frames.indexOf(gap)).toBe(1_001);
+    sa.close();
+    socket.close();
+  });
+
+  it('history over a long log: defaults (100 events, 50 messages) and maxima (1,000 events, 200 messages)', async () => {
+    const [a, b] = await Promise.all([register(server.url), register(server.url)]);
+    const conv = await group(server.url, a, [b]);
+    await seedMessages(server, conv, a, 1_050);
+    const { socket } = await connectUser(server.url, b);
+    const events = await socket.request('history', { conversationId: conv, afterSeq: 0 });
+    expect(events.data.events.map((e: any) => e.seq)).toEqual(range(1, 100));
+    const page = await socket.request('history', { conversationId: conv, afterSeq: 40, limit: 1_000 });
+    expect(page.data.events.map((e: any) => e.seq)).toEqual(range(41, 1_040));
+    expect(await socket.request('history', { conversationId: conv, afterSeq: 0, limit: 1_001 })).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    const messages = await socket.request('history', { conversationId: conv, beforeSeq: 1_051 });
+    expect(messages.data.messages.map((m: any) => m.seq)).toEqual(range(1_001, 1_050).reverse());
+    const most = await socket.request('history', { conversationId: conv, beforeSeq: 500, limit: 200 });
+    expect(most.data.messages.map((m: any) => m.seq)).toEqual(range(300, 499).reverse());
+    expect(await socket.request('history', { conversationId: conv, beforeSeq: 500, limit: 201 })).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    await expectAlive(socket);
+    socket.close();
+  });
+
   it('exactly 1,000 missed: all of them, and no gap', async () => {
     const [a, b] = await Promise.all([register(server.url), register(server.url)]);
     const conv = await group(server.url, a, [b]);
@@ -191,6 +261,64 @@ describe('resume past 1,000 missed events', () => {
 });
 
 describe('membership changes while connected', () => {
+  it('a group created with the user while connected delivers its events live, to the creator’s connection too', async () => {
+    const [a, b] = await Promise.all([register(server.url), register(server.url)]);
+    const sa = (await connectUser(server.url, a)).socket;
+    const sb = (await connectUser(server.url, b)).socket;
+    const conv = await group(server.url, a, [b], 'made while connected');
+    const m = await restSend(server.url, a, conv, 'first message of a new group');
+    expect(m.seq).toBe(1);
+    for (const s of [sa, sb]) {
+      const ev = await waitSeq(s, conv, 1, 3_000);
+      expect(ev).toMatchObject({ kind: 'message.created', data: { id: m.id } });
+    }
+    sa.close();
+    sb.close();
+  });
+
+  it('a direct conversation opened with the user while connected delivers its events live', async () => {
+    const [a, b] = await Promise.all([register(server.url), register(server.url)]);
+    const sb = (await connectUser(server.url, b)).socket;
+    const r = await api(server.url, 'POST', '/v1/conversations', { token: a.token, body: { kind: 'direct', userId: b.id } });
+    expect(r.status).toBe(201);
+    const m = await restSend(server.url, a, r.body.id, 'hi, direct');
+    await waitSeq(sb, r.body.id, m.seq, 3_000);
+    sb.close();
+  });
+
+  it('a channel the user creates while connected delivers its events live', async () => {
+    const a = await register(server.url);
+    const sa = (await connectUser(server.url, a)).socket;
+    const r = await api(server.url, 'POST', '/v1/conversations', { token: a.token, body: { kind: 'channel', title: 'news', public: true } });
+    expect(r.status).toBe(201);
+    const sent = await sa.request('send', { conversationId: r.body.id, clientMsgId: 'ch1', body: 'first post' });
+    expect(sent.ok).toBe(true);
+    await waitSeq(sa, r.body.id, sent.data.message.seq, 3_000);
+    sa.close();
+  });
+
+  it('joining a public channel while connected: member.joined first, then live events, for the joiner and the members', async () => {
+    const [owner, joiner] = await Promise.all([register(server.url), register(server.url)]);
+    const ch = await api(server.url, 'POST', '/v1/conversations', { token: owner.token, body: { kind: 'channel', title: 'open', public: true } });
+    const conv = ch.body.id;
+    await restSend(server.url, owner, conv, 'before the join');
+    const so = (await connectUser(server.url, owner)).socket;
+    const sj = (await connectUser(server.url, joiner)).socket;
+    const j = await api(server.url, 'POST', `/v1/conversations/${conv}/join`, { token: joiner.token, body: {} });
+    expect(j.status).toBe(204);
+    const m = await restSend(server.url, owner, conv, 'welcome');
+    await waitSeq(sj, conv, m.seq);
+    await waitSeq(so, conv, m.seq);
+    expect(sj.events(conv).map((e) => [e.seq, e.kind])).toEqual([
+      [2, 'member.joined'],
+      [3, 'message.created'],
+    ]);
+    expect(sj.events(conv)[0]).toMatchObject({ actorId: joiner.id, data: { userId: joiner.id, role: 'member' } });
+    expect(seqsOf(so, conv)).toEqual([2, 3]);
+    so.close();
+    sj.close();
+  });
+
   it('a user added while connected starts receiving live, member.joined first, with no holes even under concurrent sends', async () => {
     const [a, b, d] = await Promise.all([register(server.url), register(server.url), register(server.url)]);
     const conv = await group(server.url, a, [b]);

@@ -81,6 +81,36 @@ describe('client frames and their replies', () => {
     expect(seqsOf(b, conv)).toEqual(range(1, next.seq));
   });
 
+  it('idempotency is shared with REST: the same clientMsgId over REST returns the WebSocket-sent message', async () => {
+    const m = (await send(a, 'sent over ws', 'shared-1')).data.message;
+    const r = await api(server.url, 'POST', `/v1/conversations/${conv}/messages`, { token: alice.token, body: { clientMsgId: 'shared-1', body: 'sent over ws' } });
+    expect(r.status).toBe(200);
+    expect(r.body.message).toEqual(m);
+    // Another sender may use the same clientMsgId: it is theirs, a new message.
+    const other = await b.request('send', { conversationId: conv, clientMsgId: 'shared-1', body: 'mine' });
+    expect(other.ok).toBe(true);
+    expect(other.data.message.seq).toBe(m.seq + 1);
+    expect(other.data.message.senderId).toBe(bob.id);
+  });
+
+  it('send with replyToSeq naming no message → invalid_request', async () => {
+    const r = await a.request('send', { conversationId: conv, clientMsgId: 'bad-reply', body: 'x', replyToSeq: 999_999 });
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    await expectAlive(a);
+  });
+
+  it('send into a direct conversation with a user who blocked the sender → forbidden', async () => {
+    const [x, y] = await Promise.all([register(server.url), register(server.url)]);
+    const d = await api(server.url, 'POST', '/v1/conversations', { token: x.token, body: { kind: 'direct', userId: y.id } });
+    expect(d.status).toBe(201);
+    expect((await api(server.url, 'POST', `/v1/users/${x.id}/block`, { token: y.token })).status).toBe(204);
+    const { socket } = await connectUser(server.url, x);
+    const r = await socket.request('send', { conversationId: d.body.id, clientMsgId: 'blocked', body: 'hello?' });
+    expect(r).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    await expectAlive(socket);
+    socket.close();
+  });
+
   it('send with replyToSeq', async () => {
     const target = (await send(a, 'question')).data.message;
     const r = await b.request('send', { conversationId: conv, clientMsgId: 'reply-1', body: 'answer', replyToSeq: target.seq });
@@ -129,6 +159,15 @@ describe('client frames and their replies', () => {
     expect(hist.data.events[0].data.body).toBe('');
     const msgs = await b.request('history', { conversationId: conv, beforeSeq: m.seq + 1, limit: 1 });
     expect(msgs.data.messages[0]).toMatchObject({ seq: m.seq, deleted: true, body: '' });
+  });
+
+  it('delete by a plain member of someone else’s message → forbidden; by the owner → ok', async () => {
+    const byAlice = (await send(a, 'alice wrote this')).data.message;
+    expect(await b.request('delete', { conversationId: conv, seq: byAlice.seq })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    const byBob = (await send(b, 'bob wrote this')).data.message;
+    const r = await a.request('delete', { conversationId: conv, seq: byBob.seq });
+    expect(r.data.event).toMatchObject({ kind: 'message.deleted', actorId: alice.id, data: { seq: byBob.seq } });
+    await waitSeq(b, conv, r.data.event.seq);
   });
 
   it('react → {event} when it changes something, {} when it does not', async () => {
@@ -214,6 +253,14 @@ describe('client frames and their replies', () => {
     expect(msgs.data.messages[0]).toMatchObject({ conversationId: conv, senderId: expect.any(String), reactions: expect.any(Object) });
     const limited = await b.request('history', { conversationId: conv, beforeSeq: total + 1, limit: 2 });
     expect(limited.data.messages).toHaveLength(2);
+  });
+
+  it('an id longer than 64 characters → invalid_request, echoed in re, connection open', async () => {
+    const id = 'i'.repeat(65);
+    a.send({ type: 'ping', id });
+    const r = await a.waitFor((f) => f.type === 'reply' && typeof f.re === 'string' && f.re.startsWith('iiii'), 'reply to the long id');
+    expect(r).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    await expectAlive(a);
   });
 
   it('ping → {}', async () => {
@@ -334,12 +381,29 @@ describe('protocol errors close the connection', () => {
     expect(repliesTo(socket, 'big')).toEqual([]);
   });
 
-  it('a frame just under 64 KiB is read (and refused for its fields, not closed)', async () => {
+  const frameOf = (bytes: number, id: string) => {
+    const head = JSON.stringify({ type: 'ping', id, pad: '' });
+    const text = head.replace('"pad":""', `"pad":"${'x'.repeat(bytes - Buffer.byteLength(head))}"`);
+    expect(Buffer.byteLength(text)).toBe(bytes);
+    return text;
+  };
+
+  it('a frame of exactly 64 KiB is read (and refused for its fields, not closed); one byte more → 1009', async () => {
     const { socket } = await connectUser(server.url, bob);
-    const r = await socket.request('ping', { pad: 'x'.repeat(60 * 1024) });
+    socket.send(frameOf(64 * 1024, 'at-limit'));
+    const r = await socket.waitFor((f) => f.re === 'at-limit', 'reply to the 64 KiB frame');
     expect(r).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
     await expectAlive(socket);
-    socket.close();
+    socket.send(frameOf(64 * 1024 + 1, 'over-limit'));
+    expect(await socket.waitClose()).toBe(1009);
+    expect(repliesTo(socket, 'over-limit')).toEqual([]);
+  });
+
+  it('a binary frame on parley.v1.json → close 4002', async () => {
+    const { socket } = await connectUser(server.url, bob);
+    socket.ws.send(Buffer.from(JSON.stringify({ type: 'ping', id: 'bin' })), { binary: true });
+    expect(await socket.waitClose()).toBe(4002);
+    expect(repliesTo(socket, 'bin')).toEqual([]);
   });
 });
 

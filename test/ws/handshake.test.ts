@@ -111,6 +111,20 @@ describe('hello', () => {
     expect(hello.conversations).toEqual([{ id: conv, lastSeq: 0, lastReadSeq: 0 }]);
   });
 
+  it('a hello with a valid token but a malformed field is an error reply, not a 4001 close', async () => {
+    // "A bad field in a well-formed frame is an error reply, not a close"; 4001 would tell the
+    // client its token is bad, which it is not.
+    const alice = await register(server.url);
+    const s = await openSocket(server.url);
+    const bad = await s.request('hello', { token: alice.token, resume: [{ conversationId: 'x', afterSeq: 'zero' }] });
+    expect(bad).toMatchObject({ ok: false, error: { code: 'invalid_request' } });
+    expect(s.closeCode).toBeUndefined();
+    const good = await s.request('hello', { token: alice.token });
+    expect(good).toMatchObject({ ok: true, data: { userId: alice.id } });
+    await expectAlive(s);
+    s.close();
+  });
+
   it('a second hello gets an error reply and the connection stays open', async () => {
     const alice = await register(server.url);
     const { socket } = await connectUser(server.url, alice);

@@ -1,8 +1,8 @@
 /** Presence: watch replies, online/offline pushes to watchers only, the grace period, and the watch limit. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { register, type Socket } from '../helpers/client.ts';
+import { register, until, type Socket } from '../helpers/client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { connectUser, expectAlive } from './util.ts';
+import { connectUser, expectAlive, RawWs } from './util.ts';
 
 const GRACE = 50;
 
@@ -108,6 +108,28 @@ describe('watch and presence frames', () => {
     } finally {
       await slowGrace.stop();
     }
+  });
+
+  it('connections that drop during the handshake do not leave the user online', async () => {
+    const [watcher, target] = await Promise.all([register(server.url), register(server.url)]);
+    const w = (await connectUser(server.url, watcher)).socket;
+    expect((await w.request('watch', { userIds: [target.id] })).data.presence[0].status).toBe('offline');
+    // hello and the end of the connection in one TCP write: the server meets the close while
+    // still working on the hello.
+    for (let i = 0; i < 5; i++) {
+      const raw = await RawWs.open(server.port);
+      raw.endWithText(JSON.stringify({ type: 'hello', id: 'h', token: target.token }));
+      await until(() => raw.closed, 'the connection gone');
+    }
+    await until(
+      async () => (await w.request('watch', { userIds: [target.id] })).data.presence[0].status === 'offline' || undefined,
+      'the target to be offline again',
+      3_000,
+    );
+    const pushed = presenceOf(w, target.id);
+    if (pushed.length > 0) expect(pushed.at(-1).status).toBe('offline');
+    await until(() => ![...server.gateway.sessions].some((x) => x.userId === target.id), 'no session left for the target');
+    w.close();
   });
 
   it('only watched users are pushed: never-watched and unwatched users are not', async () => {

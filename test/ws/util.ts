@@ -133,6 +133,15 @@ export class RawWs {
 
   /** Sends one masked text frame, as a client must. */
   sendText(text: string): void {
+    this.tcp.write(RawWs.frame(text));
+  }
+
+  /** Sends one text frame and the TCP FIN together: the server reads both in the same turn. */
+  endWithText(text: string): void {
+    this.tcp.end(RawWs.frame(text));
+  }
+
+  private static frame(text: string): Buffer {
     const payload = Buffer.from(text);
     const mask = randomBytes(4);
     let header: Buffer;
@@ -146,7 +155,7 @@ export class RawWs {
     }
     const masked = Buffer.alloc(payload.length);
     for (let i = 0; i < payload.length; i++) masked[i] = payload[i]! ^ mask[i % 4]!;
-    this.tcp.write(Buffer.concat([header, mask, masked]));
+    return Buffer.concat([header, mask, masked]);
   }
 
   destroy(): void {

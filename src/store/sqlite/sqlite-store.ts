@@ -275,6 +275,18 @@ export class SqliteStore implements Store {
     });
   }
 
+  getMembership(conversationId: string, userId: string): Promise<{ conversation: ConversationRecord; member: Member } | null> {
+    return this.op(() => {
+      const row = this.db.get<ConversationRow & MemberRow>(
+        `SELECT c.*, m.user_id, m.role, m.last_read_seq, m.joined_at
+         FROM conversations c JOIN members m ON m.conversation_id = c.id WHERE c.id = ? AND m.user_id = ?`,
+        conversationId,
+        userId,
+      );
+      return row ? { conversation: toConversation(row), member: toMember(row) } : null;
+    });
+  }
+
   listMembers(conversationId: string): Promise<Member[]> {
     return this.op(() =>
       this.db
