@@ -32,10 +32,13 @@ describe('hello', () => {
     });
     expect(reply.data.sessionId.length).toBeGreaterThan(0);
 
-    // Two connections get two distinct session ids.
-    const { hello: second } = await connectUser(server.url, bob);
+    // Two connections get two distinct session ids; lastReadSeq reflects a read made since.
+    expect((await s.request('read', { conversationId: conv, seq: 2 })).ok).toBe(true);
+    const { socket: t, hello: second } = await connectUser(server.url, bob);
     expect(second.sessionId).not.toBe(reply.data.sessionId);
+    expect(second.conversations).toEqual([{ id: conv, lastSeq: 2, lastReadSeq: 2 }]);
     s.close();
+    t.close();
   });
 
   it('the hello reply comes first, before the resumed events', async () => {
