@@ -61,4 +61,11 @@ export interface PresenceRegistry {
   disconnect(userId: string, connectionId: string): Promise<boolean>;
   /** The users among `userIds` with at least one live connection. */
   online(userIds: string[]): Promise<Set<string>>;
+  /**
+   * Users who went offline because their last connections expired (their node
+   * died without disconnecting them) since any node last called this. Each
+   * such user is returned to exactly one caller, which announces them offline.
+   * Nodes call it every few seconds.
+   */
+  reap(): Promise<string[]>;
 }

@@ -22,6 +22,11 @@ class LocalPresence implements PresenceRegistry {
   async online(userIds: string[]): Promise<Set<string>> {
     return new Set(userIds.filter((id) => this.connections.has(id)));
   }
+
+  /** In one process nothing outlives its node: there is never anything to reap. */
+  async reap(): Promise<string[]> {
+    return [];
+  }
 }
 
 export class LocalBus implements Bus {

@@ -147,6 +147,8 @@ export interface Store {
   /** Most recently active first; `after` continues a previous page. */
   listSummaries(userId: string, limit: number, after: ListCursor | null): Promise<ConversationSummary[]>;
   listCursors(userId: string): Promise<ConversationCursor[]>;
+  /** The current lastSeq of each existing conversation among `conversationIds`. */
+  lastSeqs(conversationIds: string[]): Promise<Map<string, number>>;
   /** Raises the member's lastReadSeq to `seq` (clamped to lastSeq); returns the new value when it grew. */
   markRead(conversationId: string, userId: string, seq: number): Promise<number | null>;
 

@@ -1154,6 +1154,14 @@ export function runStoreContract(name: string, create: StoreFactory): void {
           ].sort(byId),
         );
         expect(await store.listCursors(randomUUID())).toEqual([]);
+        expect(await store.lastSeqs([x, y, z, randomUUID()])).toEqual(
+          new Map([
+            [x, 3],
+            [y, 0],
+            [z, 1],
+          ]),
+        );
+        expect(await store.lastSeqs([])).toEqual(new Map());
       });
 
       it('markRead only grows, clamps to lastSeq, and returns null when nothing grew', async () => {

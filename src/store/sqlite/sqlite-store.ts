@@ -345,6 +345,16 @@ export class SqliteStore implements Store {
     );
   }
 
+  lastSeqs(conversationIds: string[]): Promise<Map<string, number>> {
+    return this.op(() => {
+      const rows = this.db.all<{ id: string; last_seq: number }>(
+        'SELECT id, last_seq FROM conversations WHERE id IN (SELECT value FROM json_each(?))',
+        JSON.stringify(conversationIds),
+      );
+      return new Map(rows.map((r) => [r.id, r.last_seq]));
+    });
+  }
+
   markRead(conversationId: string, userId: string, seq: number): Promise<number | null> {
     return this.op(() => {
       const row = this.db.get<{ last_read_seq: number }>(
