@@ -46,7 +46,7 @@ export function createChat(deps: {
       registerRateLimit: config.REGISTER_RATE_LIMIT,
     }),
     users: new UserService(store),
-    conversations: new ConversationService(store, committer, newId),
+    conversations: new ConversationService(store, bus, committer, newId, deps.onPublishError),
     messages: new MessageService(store, bus, committer, metrics, newId, config.SEND_RATE_LIMIT),
     committer,
     store,

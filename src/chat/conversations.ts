@@ -1,4 +1,5 @@
 /** Creating, listing and changing conversations and their members. */
+import { subjects, type Bus } from '../bus/bus.ts';
 import { forbidden, invalid, notFound, ParleyError } from '../errors.ts';
 import type { ConversationDetail, ConversationSummary, Role } from '../protocol/types.ts';
 import type { CreateConversationBody } from '../protocol/rest.ts';
@@ -10,11 +11,15 @@ export class ConversationService {
   private readonly store: Store;
   private readonly committer: Committer;
   private readonly newId: () => string;
+  private readonly bus: Bus;
+  private readonly onPublishError: (err: unknown) => void;
 
-  constructor(store: Store, committer: Committer, newId: () => string) {
+  constructor(store: Store, bus: Bus, committer: Committer, newId: () => string, onPublishError: (err: unknown) => void) {
     this.store = store;
+    this.bus = bus;
     this.committer = committer;
     this.newId = newId;
+    this.onPublishError = onPublishError;
   }
 
   /** Creates a conversation; `created` is false when a direct conversation of the pair already existed. */
@@ -50,7 +55,17 @@ export class ConversationService {
         members: [{ userId, role: 'owner' as Role }, ...others.map((id) => ({ userId: id, role: 'member' as Role }))],
       });
     }
-    return { conversation: await this.get(userId, result.id), created: result.created };
+    if (result.created) {
+      // Creation is not an event: tell each first member's sessions to start following it.
+      const conversation = await this.get(userId, result.id);
+      for (const m of conversation.members) {
+        this.bus
+          .publish(subjects.user(m.userId), { type: 'membership', conversationId: result.id, userId: m.userId, seq: 0, joined: true })
+          .catch(this.onPublishError);
+      }
+      return { conversation, created: true };
+    }
+    return { conversation: await this.get(userId, result.id), created: false };
   }
 
   async get(userId: string, conversationId: string): Promise<ConversationDetail> {

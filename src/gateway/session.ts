@@ -57,6 +57,8 @@ export class Session implements HubMember {
   private watched: Set<string> | null = null;
   private queued: ClientFrame[] | null = null;
   private strikes = 0;
+  /** Registered with the presence registry (and so owes it a disconnect). */
+  private present = false;
   private helloTimer: NodeJS.Timeout | null;
 
   constructor(id: string, transport: Transport, ctx: SessionContext) {
@@ -201,8 +203,11 @@ export class Session implements HubMember {
     if (this.helloTimer) clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.state = 'starting';
+    // The connection may close during any await below: each step checks, and
+    // whatever was registered by then is released by closed() or here.
     try {
       const claims = await this.ctx.chat.auth.authenticate(frame.token);
+      if (this.isClosed()) return;
       this.userId = claims.userId;
     } catch (err) {
       this.reply(frame.id, toParleyError(err));
@@ -210,8 +215,10 @@ export class Session implements HubMember {
     }
     try {
       const conversations = await this.subscribeAll(frame.resume ?? []);
+      if (this.isClosed()) return this.releaseAll();
       await this.ctx.presence.connected(this.userId, this.id);
-      if (this.state !== 'starting') return;
+      this.present = true;
+      if (this.isClosed()) return this.ctx.presence.disconnected(this.userId, this.id);
       const reply: HelloReply = {
         userId: this.userId,
         sessionId: this.id,
@@ -380,7 +387,8 @@ export class Session implements HubMember {
   onMembership(msg: Extract<BusMessage, { type: 'membership' }>): void {
     if (!msg.joined || this.cursors.has(msg.conversationId) || this.state === 'closed') return;
     const id = msg.conversationId;
-    this.cursors.set(id, msg.seq - 1);
+    // seq 0: a member from the conversation's creation, before any event.
+    this.cursors.set(id, Math.max(0, msg.seq - 1));
     this.filling.set(id, []);
     this.ctx.hub
       .joinConversation(this, id)
@@ -420,21 +428,29 @@ export class Session implements HubMember {
     this.closed();
   }
 
+  /** A method, not a field test, so the compiler does not assume state survives an await. */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
   /** The transport is gone (closed by either side): release everything. */
   closed(): void {
     if (this.state === 'closed') return;
-    const wasAuthenticated = this.state === 'open' || this.state === 'starting';
     this.state = 'closed';
     if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.releaseAll();
+    if (this.present) this.ctx.presence.disconnected(this.userId, this.id);
+    this.ctx.onClose(this);
+  }
+
+  /** Drops every subscription this session holds in the hub; safe to call again. */
+  private releaseAll(): void {
     for (const id of this.cursors.keys()) this.ctx.hub.leaveConversation(this, id);
     this.cursors.clear();
     this.filling.clear();
     this.departed.clear();
     if (this.watched) this.ctx.presence.unwatch(this, [...this.watched]);
-    if (this.userId) {
-      this.ctx.hub.leaveUser(this);
-      if (wasAuthenticated) this.ctx.presence.disconnected(this.userId, this.id);
-    }
-    this.ctx.onClose(this);
+    this.watched = null;
+    if (this.userId) this.ctx.hub.leaveUser(this);
   }
 }
