@@ -2,9 +2,11 @@
  * A node's ordered view of one conversation. The bus may lose or reorder
  * events (it is at-most-once); the feed passes them on strictly in seq order,
  * once each. An event that arrives ahead waits briefly for the missing ones
- * (reordering between publishers is usually a matter of microseconds) and then
+ * (reordering between publishers is usually a matter of microseconds), then
  * the hole is filled from the store, once for the whole node rather than once
- * per connection.
+ * per connection. A periodic check against the store's lastSeq (`observe`)
+ * catches events the bus lost when nothing follows them, e.g. across a bus
+ * restart.
  */
 import type { ChatEvent } from '../protocol/types.ts';
 
@@ -20,15 +22,24 @@ export interface FeedOptions {
 const FILL_PAGE = 500;
 
 export class ConversationFeed {
-  /** The last seq passed on; undefined until the first event fixes the starting point. */
+  /** The last seq passed on; undefined until `init` or the first event fixes the starting point. */
   private head: number | undefined;
   private readonly early = new Map<number, ChatEvent>();
   private timer: NodeJS.Timeout | null = null;
   private filling = false;
+  /** Fill at least up to here: set by `observe` when the store is ahead for a whole round. */
+  private target = 0;
+  /** The store's lastSeq at the previous `observe`. */
+  private observed: number | undefined;
   private readonly opts: FeedOptions;
 
   constructor(opts: FeedOptions) {
     this.opts = opts;
+  }
+
+  /** Sets the starting point to the store's lastSeq, unless an event has fixed it already. */
+  init(lastSeq: number): void {
+    this.head ??= lastSeq;
   }
 
   offer(event: ChatEvent): void {
@@ -40,13 +51,34 @@ export class ConversationFeed {
       return;
     }
     this.early.set(event.seq, event);
-    if (!this.timer && !this.filling) this.timer = setTimeout(() => void this.fill(), this.opts.holdMs);
+    this.schedule();
+  }
+
+  /**
+   * Compares with the store's lastSeq. Events the store had at the previous
+   * call have had a whole round to arrive over the bus; any still missing are
+   * read from the store now.
+   */
+  observe(lastSeq: number): void {
+    const previous = this.observed;
+    this.observed = lastSeq;
+    if (this.head === undefined || previous === undefined || this.head >= previous) return;
+    this.target = Math.max(this.target, previous);
+    if (!this.filling) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      void this.fill();
+    }
   }
 
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.early.clear();
+  }
+
+  private schedule(): void {
+    if (!this.timer && !this.filling) this.timer = setTimeout(() => void this.fill(), this.opts.holdMs);
   }
 
   private pass(event: ChatEvent): void {
@@ -60,10 +92,17 @@ export class ConversationFeed {
       this.early.delete(next.seq);
       this.pass(next);
     }
+    for (const seq of this.early.keys()) if (seq <= this.head!) this.early.delete(seq);
     if (this.early.size === 0 && this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
+  }
+
+  /** How far the store must be read: up to just before the first early event, or to the target. */
+  private wanted(): number {
+    const firstEarly = this.early.size > 0 ? Math.min(...this.early.keys()) - 1 : 0;
+    return Math.max(firstEarly, this.target);
   }
 
   private async fill(): Promise<void> {
@@ -71,23 +110,18 @@ export class ConversationFeed {
     this.filling = true;
     this.opts.onFill?.();
     try {
-      while (this.early.size > 0) {
-        const target = Math.min(...this.early.keys()) - 1;
-        if (target <= this.head!) {
-          this.drainEarly();
-          for (const seq of this.early.keys()) if (seq <= this.head!) this.early.delete(seq);
-          continue;
-        }
-        const events = await this.opts.readEvents(this.head!, Math.min(FILL_PAGE, target - this.head!));
-        if (events.length === 0) break; // the store has not got them either: try again on the next event
+      for (let want = this.wanted(); this.head! < want; want = this.wanted()) {
+        const events = await this.opts.readEvents(this.head!, Math.min(FILL_PAGE, want - this.head!));
+        if (events.length === 0) break; // not in the store yet: try again later
         for (const e of events) if (e.seq === this.head! + 1) this.pass(e);
         this.drainEarly();
       }
+      this.drainEarly();
     } catch (err) {
       this.opts.onError(err);
     } finally {
       this.filling = false;
-      if (this.early.size > 0 && !this.timer) this.timer = setTimeout(() => void this.fill(), this.opts.holdMs);
+      if (this.early.size > 0) this.schedule();
     }
   }
 }

@@ -12,6 +12,10 @@ import type { Transport } from './transport.ts';
 
 /** How long the node waits for an out-of-order event before asking the store. */
 const FEED_HOLD_MS = 50;
+/** How often the presence registry is asked for users who vanished with a dead node. */
+const PRESENCE_REAP_MS = 5_000;
+/** How often followed conversations are checked against the store for events the bus lost. */
+const FEED_SYNC_MS = 2_000;
 /** Frames per second one connection may send, of any kind (sends are also limited per user). */
 const FRAME_RATE = 200;
 
@@ -28,10 +32,11 @@ export class Gateway {
       bus: chat.bus,
       store: chat.store,
       holdMs: FEED_HOLD_MS,
+      syncMs: FEED_SYNC_MS,
       onError,
       onFill: () => metrics.gapFills.inc(),
     });
-    this.presence = new PresenceTracker({ bus: chat.bus, store: chat.store, hub: this.hub, graceMs: config.PRESENCE_GRACE_MS, onError });
+    this.presence = new PresenceTracker({ bus: chat.bus, store: chat.store, hub: this.hub, graceMs: config.PRESENCE_GRACE_MS, reapMs: PRESENCE_REAP_MS, onError });
     this.frameLimiter = new TokenBucket(FRAME_RATE, FRAME_RATE * 2);
     const deliveries = { count: 0 };
     metrics.onCollect(() => {
@@ -75,6 +80,7 @@ export class Gateway {
   async drain(): Promise<void> {
     this.draining = true;
     for (const s of [...this.sessions]) s.close(closeCodes.goingAway, 'server shutting down');
-    await this.presence.flush();
+    this.hub.close();
+    await this.presence.close();
   }
 }

@@ -19,6 +19,7 @@ export interface HubMember {
 }
 
 interface Topic {
+  conversationId: string | null;
   members: Set<HubMember>;
   subscription: Promise<Subscription>;
   feed: ConversationFeed | null;
@@ -28,16 +29,42 @@ export interface HubOptions {
   bus: Bus;
   store: Store;
   holdMs: number;
+  /** How often every followed conversation is checked against the store for events the bus lost. */
+  syncMs: number;
   onError: (err: unknown) => void;
   onFill: () => void;
 }
 
 export class Hub {
   private readonly topics = new Map<string, Topic>();
+  /** Conversation id → its topic's feed, for the periodic store check. */
+  private readonly feeds = new Map<string, ConversationFeed>();
   private readonly opts: HubOptions;
+  private readonly syncTimer: NodeJS.Timeout;
+  private syncing = false;
 
   constructor(opts: HubOptions) {
     this.opts = opts;
+    this.syncTimer = setInterval(() => void this.sync(), opts.syncMs);
+    this.syncTimer.unref();
+  }
+
+  /** One store read for every conversation this node follows; each feed fills what the bus lost. */
+  private async sync(): Promise<void> {
+    if (this.syncing || this.feeds.size === 0) return;
+    this.syncing = true;
+    try {
+      const seqs = await this.opts.store.lastSeqs([...this.feeds.keys()]);
+      for (const [id, seq] of seqs) this.feeds.get(id)?.observe(seq);
+    } catch (err) {
+      this.opts.onError(err);
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  close(): void {
+    clearInterval(this.syncTimer);
   }
 
   /** Adds `member` to a conversation's audience; resolves when the bus subscription is live. */
@@ -73,13 +100,21 @@ export class Hub {
     let topic = this.topics.get(subject);
     if (!topic) {
       const feed = conversationId === null ? null : this.createFeed(subject, conversationId);
-      const members = new Set<HubMember>();
-      topic = {
-        members,
-        feed,
-        subscription: this.opts.bus.subscribe(subject, (msg) => this.dispatch(subject, msg)),
-      };
+      const subscription = this.opts.bus.subscribe(subject, (msg) => this.dispatch(subject, msg));
+      topic = { conversationId, members: new Set<HubMember>(), feed, subscription };
       this.topics.set(subject, topic);
+      if (feed && conversationId !== null) {
+        this.feeds.set(conversationId, feed);
+        // Once subscribed, the store's lastSeq is where this node's view starts.
+        subscription
+          .then(() => this.opts.store.lastSeqs([conversationId]))
+          .then((seqs) => feed.init(seqs.get(conversationId) ?? 0))
+          .catch(this.opts.onError);
+      }
+      subscription.catch(() => {
+        // A failed subscription must not stay cached: the next join tries again.
+        if (this.topics.get(subject) === topic) this.drop(subject, topic!);
+      });
     }
     topic.members.add(member);
     await topic.subscription;
@@ -88,9 +123,14 @@ export class Hub {
   private leave(subject: string, member: HubMember): void {
     const topic = this.topics.get(subject);
     if (!topic?.members.delete(member) || topic.members.size > 0) return;
+    this.drop(subject, topic);
+    topic.subscription.then((s) => s.unsubscribe()).catch(this.opts.onError);
+  }
+
+  private drop(subject: string, topic: Topic): void {
     this.topics.delete(subject);
     topic.feed?.close();
-    topic.subscription.then((s) => s.unsubscribe()).catch(this.opts.onError);
+    if (topic.conversationId !== null) this.feeds.delete(topic.conversationId);
   }
 
   private createFeed(subject: string, conversationId: string): ConversationFeed {

@@ -14,15 +14,29 @@ export interface PresenceOptions {
   store: Store;
   hub: Hub;
   graceMs: number;
+  /** How often the registry is asked for users whose node died with them online. */
+  reapMs: number;
   onError: (err: unknown) => void;
 }
 
 export class PresenceTracker {
   private readonly pending = new Map<string, { timer: NodeJS.Timeout; run: () => Promise<void> }>();
   private readonly opts: PresenceOptions;
+  private readonly reaper: NodeJS.Timeout;
 
   constructor(opts: PresenceOptions) {
     this.opts = opts;
+    this.reaper = setInterval(() => this.reap().catch(opts.onError), opts.reapMs);
+    this.reaper.unref();
+  }
+
+  /** Announces offline the users whose last connections expired with a dead node. */
+  private async reap(): Promise<void> {
+    const now = Date.now();
+    for (const userId of await this.opts.bus.presence.reap()) {
+      await this.opts.store.setLastSeen(userId, now);
+      await this.announce({ userId, status: 'offline', lastSeenAt: now });
+    }
   }
 
   async connected(userId: string, connectionId: string): Promise<void> {
@@ -63,8 +77,9 @@ export class PresenceTracker {
     for (const id of userIds) this.opts.hub.unwatchPresence(member, id);
   }
 
-  /** Settles every pending offline at once; used when the node drains. */
-  async flush(): Promise<void> {
+  /** Settles every pending offline at once and stops reaping; used when the node drains. */
+  async close(): Promise<void> {
+    clearInterval(this.reaper);
     const runs = [...this.pending.values()];
     for (const p of runs) clearTimeout(p.timer);
     await Promise.all(runs.map((p) => p.run().catch(this.opts.onError)));
