@@ -48,12 +48,12 @@ export class Session implements HubMember {
   /** Conversation id → last seq delivered on this connection. */
   private readonly cursors = new Map<string, number>();
   /** Conversations being filled from the store, with the live events that arrived meanwhile. */
-  private readonly filling = new Map<string, ChatEvent[]>();
+  private filling: Map<string, ChatEvent[]> | null = null;
   /**
    * Conversations whose replay has passed this user's own `member.left`: later
    * events are not theirs to see unless a `member.joined` of theirs follows.
    */
-  private readonly departed = new Set<string>();
+  private departed: Set<string> | null = null;
   private watched: Set<string> | null = null;
   private queued: ClientFrame[] | null = null;
   private strikes = 0;
@@ -270,13 +270,13 @@ export class Session implements HubMember {
   /** Starts holding live events for a conversation whose starting point is not yet known (-1). */
   private track(conversationId: string): void {
     this.cursors.set(conversationId, -1);
-    this.filling.set(conversationId, []);
+    (this.filling ??= new Map()).set(conversationId, []);
   }
 
   private untrack(conversationId: string): void {
     this.cursors.delete(conversationId);
-    this.filling.delete(conversationId);
-    this.departed.delete(conversationId);
+    this.filling?.delete(conversationId);
+    this.departed?.delete(conversationId);
     this.ctx.hub.leaveConversation(this, conversationId);
   }
 
@@ -285,7 +285,7 @@ export class Session implements HubMember {
    * during the handshake, and lets the rest go live without a store read.
    */
   private startDelivery(resumeAt: Map<string, number>, lastSeqs: Map<string, number>): void {
-    for (const id of [...this.filling.keys()]) {
+    for (const id of [...(this.filling?.keys() ?? [])]) {
       if (resumeAt.has(id)) void this.fill(id, RESUME_REPLAY_LIMIT);
       else if ((this.cursors.get(id) ?? 0) < (lastSeqs.get(id) ?? Infinity)) void this.fill(id, Infinity);
       else this.release(id);
@@ -297,7 +297,7 @@ export class Session implements HubMember {
   onEvent(event: ChatEvent, frame: Buffer | string): void {
     if (this.state === 'closed') return;
     const id = event.conversationId;
-    const held = this.filling.get(id);
+    const held = this.filling?.get(id);
     if (held) {
       held.push(event);
       return;
@@ -308,7 +308,7 @@ export class Session implements HubMember {
       this.deliver(event, frame);
       return;
     }
-    this.filling.set(id, [event]);
+    (this.filling ??= new Map()).set(id, [event]);
     this.ctx.metrics.gapFills.inc();
     void this.fill(id, Infinity);
   }
@@ -317,13 +317,13 @@ export class Session implements HubMember {
     const id = event.conversationId;
     this.cursors.set(id, event.seq);
     const own = (event.kind === 'member.joined' || event.kind === 'member.left') && event.data.userId === this.userId;
-    if (own && event.kind === 'member.joined') this.departed.delete(id);
-    if (this.departed.has(id)) return;
+    if (own && event.kind === 'member.joined') this.departed?.delete(id);
+    if (this.departed?.has(id)) return;
     this.write(frame);
     this.ctx.deliveries.count++;
     if (own && event.kind === 'member.left') {
       // Mid-replay the user may have been re-added later in the log: decide when the replay ends.
-      if (this.filling.has(id)) this.departed.add(id);
+      if (this.filling?.has(id)) (this.departed ??= new Set()).add(id);
       else this.untrack(id);
     }
   }
@@ -340,7 +340,7 @@ export class Session implements HubMember {
       for (;;) {
         const cursor = this.cursors.get(conversationId);
         if (cursor === undefined || this.state === 'closed') return;
-        const held = this.filling.get(conversationId) ?? [];
+        const held = this.filling?.get(conversationId) ?? [];
         const firstHeld = held.length > 0 ? Math.min(...held.map((e) => e.seq)) : undefined;
         if (firstHeld !== undefined && firstHeld <= cursor + 1) break;
         if (sent >= limit) {
@@ -370,12 +370,12 @@ export class Session implements HubMember {
 
   /** Ends holding a conversation's live events and offers the held ones in seq order. */
   private release(conversationId: string): void {
-    const held = this.filling.get(conversationId);
-    this.filling.delete(conversationId);
+    const held = this.filling?.get(conversationId);
+    this.filling?.delete(conversationId);
     if (!held) return;
     held.sort((a, b) => a.seq - b.seq);
     for (const e of held) this.onEvent(e, JSON.stringify({ type: 'event', ...e }));
-    if (this.departed.has(conversationId) && !this.filling.has(conversationId)) this.untrack(conversationId);
+    if (this.departed?.has(conversationId) && !this.filling?.has(conversationId)) this.untrack(conversationId);
   }
 
   onSignal(msg: BusMessage, frame: string): void {
@@ -389,7 +389,7 @@ export class Session implements HubMember {
     const id = msg.conversationId;
     // seq 0: a member from the conversation's creation, before any event.
     this.cursors.set(id, Math.max(0, msg.seq - 1));
-    this.filling.set(id, []);
+    (this.filling ??= new Map()).set(id, []);
     this.ctx.hub
       .joinConversation(this, id)
       .then(() => {
@@ -447,8 +447,8 @@ export class Session implements HubMember {
   private releaseAll(): void {
     for (const id of this.cursors.keys()) this.ctx.hub.leaveConversation(this, id);
     this.cursors.clear();
-    this.filling.clear();
-    this.departed.clear();
+    this.filling = null;
+    this.departed = null;
     if (this.watched) this.ctx.presence.unwatch(this, [...this.watched]);
     this.watched = null;
     if (this.userId) this.ctx.hub.leaveUser(this);

@@ -1,13 +1,16 @@
 /**
  * Binds the `ws` library to the gateway: the upgrade on /v1/ws (origin check,
  * subprotocol, refusal while draining), frame size cap, and heartbeats.
+ * Idle connections are most of a chat server's memory, so each one costs one
+ * small object here: listeners are shared functions, not per-socket closures.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { PROTOCOL_JSON, closeCodes } from '../protocol/frames.ts';
 import type { Gateway } from './gateway.ts';
 import type { Session } from './session.ts';
+import type { Transport } from './transport.ts';
 
 export interface WsOptions {
   maxPayload: number;
@@ -15,17 +18,58 @@ export interface WsOptions {
   isOriginAllowed: (origin: string | undefined, host: string | undefined) => boolean;
 }
 
-interface Live {
-  session: Session;
-  lastHeard: number;
+const kConnection = Symbol('parley.connection');
+
+/** One socket: the session's transport, and what the heartbeat needs to know. */
+class WsConnection implements Transport {
+  readonly ws: WebSocket;
+  session!: Session;
+  lastHeard = Date.now();
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
+  }
+
+  send(data: string | Buffer): void {
+    // Buffers go out as text frames without a copy: one encoding per event serves every socket.
+    this.ws.send(data, { binary: false });
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+}
+
+type Tagged = WebSocket & { [kConnection]: WsConnection };
+
+const connectionOf = (ws: WebSocket) => (ws as Tagged)[kConnection];
+
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  const c = connectionOf(this);
+  c.lastHeard = Date.now();
+  if (isBinary) return c.session.close(closeCodes.protocolError, 'binary frames need parley.v1.msgpack');
+  c.session.receive(data.toString());
+}
+
+function onPong(this: WebSocket): void {
+  connectionOf(this).lastHeard = Date.now();
+}
+
+function onError(): void {
+  // ws closes the socket itself (1009 for an oversized frame, 1002 for bad framing); 'close' follows.
 }
 
 export class WsServer {
   private readonly wss: WebSocketServer;
-  private readonly live = new Map<WebSocket, Live>();
+  private readonly live = new Set<WsConnection>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly gateway: Gateway;
   private readonly opts: WsOptions;
+  private readonly onClose: (this: WebSocket) => void;
 
   constructor(server: Server, gateway: Gateway, opts: WsOptions) {
     this.gateway = gateway;
@@ -38,6 +82,12 @@ export class WsServer {
       // A client that offers no subprotocol gets JSON too; one that offers only others is refused.
       handleProtocols: (offered) => (offered.has(PROTOCOL_JSON) ? PROTOCOL_JSON : false),
     });
+    const live = this.live;
+    this.onClose = function (this: WebSocket) {
+      const c = connectionOf(this);
+      live.delete(c);
+      c.session.closed();
+    };
     server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
     this.heartbeat = setInterval(() => this.beat(), opts.heartbeatMs);
     this.heartbeat.unref();
@@ -52,50 +102,32 @@ export class WsServer {
     if (offered && !offered.split(',').some((p) => p.trim() === PROTOCOL_JSON)) {
       return refuse(socket, 400, 'Bad Request');
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws as Tagged));
   }
 
-  private connected(ws: WebSocket): void {
-    const transport = {
-      // Buffers are sent as text frames without a copy: one encoding per event serves every socket.
-      send: (data: string | Buffer) => ws.send(data, { binary: false }),
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-      close: (code: number, reason: string) => ws.close(code, reason),
-    };
-    const session = this.gateway.accept(transport);
-    const entry: Live = { session, lastHeard: Date.now() };
-    this.live.set(ws, entry);
-    ws.on('message', (data, isBinary) => {
-      entry.lastHeard = Date.now();
-      if (isBinary) return session.close(closeCodes.protocolError, 'binary frames need parley.v1.msgpack');
-      session.receive(data.toString());
-    });
-    ws.on('pong', () => {
-      entry.lastHeard = Date.now();
-    });
-    ws.on('error', () => {
-      // ws closes the socket itself (1009 for an oversized frame, 1002 for bad framing); 'close' follows.
-    });
-    ws.on('close', () => {
-      this.live.delete(ws);
-      session.closed();
-    });
+  private connected(ws: Tagged): void {
+    const c = new WsConnection(ws);
+    c.session = this.gateway.accept(c);
+    ws[kConnection] = c;
+    this.live.add(c);
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', onError);
+    ws.on('close', this.onClose);
   }
 
   /** Pings every connection; ends those silent for two heartbeats. */
   private beat(): void {
     const cutoff = Date.now() - 2 * this.opts.heartbeatMs;
-    for (const [ws, entry] of this.live) {
-      if (entry.lastHeard < cutoff) ws.terminate();
-      else ws.ping();
+    for (const c of this.live) {
+      if (c.lastHeard < cutoff) c.ws.terminate();
+      else c.ws.ping();
     }
   }
 
   close(): void {
     clearInterval(this.heartbeat);
-    for (const ws of this.live.keys()) ws.terminate();
+    for (const c of this.live) c.ws.terminate();
     this.wss.close();
   }
 }
