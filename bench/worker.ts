@@ -50,12 +50,17 @@ const outbox = new Map<number, Set<number>>();
 
 const post = (m: FromWorker) => process.send!(m);
 
-async function inBatches<T>(items: T[], size: number, fn: (t: T) => Promise<void>): Promise<number> {
+/** Runs `fn` over `items` with at most `limit` in flight; resolves with the number that failed. */
+async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<number> {
   let failed = 0;
-  for (let i = 0; i < items.length; i += size) {
-    const results = await Promise.allSettled(items.slice(i, i + size).map(fn));
-    failed += results.filter((r) => r.status === 'rejected').length;
-  }
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item).catch(() => failed++);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return failed;
 }
 
@@ -98,7 +103,7 @@ function startSending(rate: number): void {
 async function storm(): Promise<void> {
   for (const c of clients) c.drop();
   const started = now();
-  const failed = await inBatches(clients, 500, async (c) => {
+  const failed = await pool(clients, 1000, async (c) => {
     await c.resume();
     for (const n of outbox.get(c.spec.index) ?? []) sendOne(c, n);
   });
@@ -116,7 +121,7 @@ process.on('message', (m: ToWorker) => {
       return;
     }
     case 'connect':
-      void inBatches(clients, 200, (c) => c.connect()).then((failed) =>
+      void pool(clients, 500, (c) => c.connect()).then((failed) =>
         post({ type: 'connected', count: clients.length - failed, failed }),
       );
       return;

@@ -2,9 +2,11 @@
  * The `parley` command: `serve` runs a node, `migrate` prepares the store.
  * Settings come from the environment and from `--kebab-case` flags.
  */
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { ConfigError, configKeys, loadConfig } from './config.ts';
+import { ConfigError, configKeys, loadConfig, storeKind } from './config.ts';
 import { createLogger } from './logger.ts';
+import { runPrimary } from './cluster.ts';
 import { openStore, startServer } from './server.ts';
 
 const usage = `usage: parley <serve|migrate> [--port N] [--host H] [--data-dir DIR] [--<setting> VALUE]…
@@ -41,13 +43,14 @@ async function main(argv: string[]): Promise<void> {
 
   switch (command) {
     case 'migrate': {
-      const store = openStore(config);
+      const store = await openStore(config, { migrate: true });
       await store.close();
-      process.stdout.write(`parley: store in ${config.DATA_DIR} is up to date\n`);
+      process.stdout.write(`parley: the ${storeKind(config)} store is up to date\n`);
       return;
     }
     case 'serve': {
       const logger = createLogger(config.LOG_LEVEL);
+      if (config.WORKERS > 1 && cluster.isPrimary) return runPrimary(config, logger);
       const server = await startServer(config, logger).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE') fail(`port ${config.PORT} on ${config.HOST} is already in use`);
         if (err.code === 'EACCES') fail(`not allowed to listen on ${config.HOST}:${config.PORT}`);

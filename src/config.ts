@@ -10,16 +10,25 @@ const schema = z.object({
   PORT: int(0, 65_535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('./data'),
-  /** Unset or `sqlite:` selects the embedded SQLite store under DATA_DIR. */
+  /** Unset (or `sqlite:`): the embedded SQLite file in DATA_DIR. `postgres://…`: PostgreSQL. */
   DATABASE_URL: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v === '' || v.startsWith('sqlite:'), 'only the embedded store (sqlite:) is available in this build'),
-  /** Unset or `local:` selects the in-process bus. */
+    .refine((v) => v === undefined || /^(sqlite:|postgres(ql)?:\/\/)/.test(v), 'postgres://… (or unset for the embedded store)'),
+  /** Unset (or `local:`): the in-process bus of one node. `redis://…` or `nats://…` for many nodes. */
   BUS_URL: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v === '' || v.startsWith('local:'), 'only the in-process bus (local:) is available in this build'),
+    .refine((v) => v === undefined || /^(local:|rediss?:\/\/|nats:\/\/)/.test(v), 'redis://…, nats://… (or unset for the in-process bus)'),
+  /** Run the store's migrations at start (PostgreSQL; the embedded store always migrates). */
+  MIGRATE: z
+    .enum(['0', '1', 'true', 'false'])
+    .default('0')
+    .transform((v) => v === '1' || v === 'true'),
+  /** Node processes on this machine (node:cluster); more than one needs PostgreSQL and Redis or NATS. */
+  WORKERS: int(1, 256).default(1),
+  /** Networked buses: how long a node's connections count as online without a refresh (a dead node's users go offline after this). */
+  PRESENCE_TTL_MS: int(1_000, 60_000).default(15_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Comma-separated origins allowed besides the server's own; `*` allows any. */
   ALLOWED_ORIGINS: z
@@ -58,6 +67,11 @@ const schema = z.object({
 });
 
 export type Config = z.infer<typeof schema>;
+
+export const storeKind = (c: Config): 'sqlite' | 'postgres' =>
+  c.DATABASE_URL && /^postgres(ql)?:/.test(c.DATABASE_URL) ? 'postgres' : 'sqlite';
+export const busKind = (c: Config): 'local' | 'redis' | 'nats' =>
+  c.BUS_URL?.startsWith('redis') ? 'redis' : c.BUS_URL?.startsWith('nats:') ? 'nats' : 'local';
 export const configKeys = Object.keys(schema.shape) as (keyof Config)[];
 
 export class ConfigError extends Error {
@@ -87,7 +101,13 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
     const problems = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
-  return parsed.data;
+  const config = parsed.data;
+  if (config.WORKERS > 1 && (storeKind(config) === 'sqlite' || busKind(config) === 'local')) {
+    throw new ConfigError(
+      'invalid configuration: WORKERS above 1 needs DATABASE_URL=postgres://… and BUS_URL=redis://… or nats://… (the in-process bus cannot reach other processes)',
+    );
+  }
+  return config;
 }
 
 /** A config for tests and tools: defaults, overridden by `overrides`. */

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { Bus } from './bus/bus.ts';
 import { LocalBus } from './bus/local.ts';
 import { createChat, type Chat } from './chat/chat.ts';
-import type { Config } from './config.ts';
+import { busKind, storeKind, type Config } from './config.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { WsServer } from './gateway/ws-server.ts';
 import { buildHttp } from './http/app.ts';
@@ -47,20 +47,41 @@ function jwtSecret(config: Config): string {
   }
 }
 
-export function openStore(config: Config): Store {
+/** The store DATABASE_URL names; networked adapters are loaded only when used. */
+export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<Store> {
+  if (storeKind(config) === 'postgres') {
+    const { PostgresStore } = await import('./store/postgres/postgres-store.ts');
+    return PostgresStore.open({ url: config.DATABASE_URL!, migrate: opts.migrate ?? config.MIGRATE });
+  }
   mkdirSync(config.DATA_DIR, { recursive: true });
   return new SqliteStore({ path: join(config.DATA_DIR, 'parley.db'), synchronous: config.SQLITE_SYNCHRONOUS });
 }
 
-export function openBus(_config: Config): Bus {
-  return new LocalBus();
+/** The bus BUS_URL names. */
+export async function openBus(config: Config, onError: (err: unknown) => void): Promise<Bus> {
+  const presence = { presenceTtlMs: config.PRESENCE_TTL_MS, heartbeatMs: Math.floor(config.PRESENCE_TTL_MS / 3), onError };
+  switch (busKind(config)) {
+    case 'redis': {
+      const { RedisBus } = await import('./bus/redis.ts');
+      return RedisBus.connect({ url: config.BUS_URL!, ...presence });
+    }
+    case 'nats': {
+      const { NatsBus } = await import('./bus/nats.ts');
+      return NatsBus.connect({ url: config.BUS_URL!, ...presence });
+    }
+    default:
+      return new LocalBus();
+  }
 }
 
 export async function startServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<ParleyServer> {
-  const store = openStore(config);
-  const bus = openBus(config);
-  const metrics = createMetrics();
   const onError = (err: unknown) => logger.error({ err }, 'background task failed');
+  const store = await openStore(config);
+  const bus = await openBus(config, onError).catch(async (err) => {
+    await store.close();
+    throw err;
+  });
+  const metrics = createMetrics();
   const chat = createChat({ config, jwtSecret: jwtSecret(config), store, bus, metrics, onPublishError: onError });
   const gateway = new Gateway(chat, config, metrics, onError);
   const isOriginAllowed = originPolicy(config.ALLOWED_ORIGINS);

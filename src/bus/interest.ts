@@ -33,11 +33,6 @@ export class Interest {
     this.onError = onError;
   }
 
-  /** Subjects the broker currently holds for this node. */
-  get liveSubjects(): string[] {
-    return [...this.entries].filter(([, e]) => e.live).map(([s]) => s);
-  }
-
   /** Adds a handler; resolves when the broker subscription is live, rejects (adding nothing) if it fails. */
   async add(subject: string, handler: BusHandler): Promise<Subscription> {
     const entry = this.entry(subject);
@@ -63,10 +58,10 @@ export class Interest {
     };
   }
 
-  /** Hands a message to every handler of `subject` on this node. */
-  dispatch(subject: string, msg: BusMessage): void {
+  /** Hands a message to every handler of `subject` on this node; false when nothing here knows the subject. */
+  dispatch(subject: string, msg: BusMessage): boolean {
     const entry = this.entries.get(subject);
-    if (!entry) return;
+    if (!entry) return false;
     for (const { handler } of [...entry.handlers]) {
       try {
         handler(msg);
@@ -74,6 +69,7 @@ export class Interest {
         this.onError(err);
       }
     }
+    return true;
   }
 
   /** Reconciles every subject again, e.g. after a reconnect left some broker unsubscribes undone. */

@@ -132,8 +132,15 @@ export class RedisPresence implements PresenceRegistry {
   async connect(userId: string, connectionId: string): Promise<boolean> {
     const member = this.member(connectionId);
     this.local.set(member, userId);
-    const r = await this.redis.eval(CONNECT, 2, this.userPrefix + userId, this.usersKey, member, this.opts.ttlMs, userId);
-    return r === 1;
+    try {
+      const r = await this.redis.eval(CONNECT, 2, this.userPrefix + userId, this.usersKey, member, this.opts.ttlMs, userId);
+      return r === 1;
+    } catch (err) {
+      // A failed connect is not a connection (the caller will not disconnect
+      // it): stop refreshing it. If the script ran all the same, it expires.
+      this.local.delete(member);
+      throw err;
+    }
   }
 
   async disconnect(userId: string, connectionId: string): Promise<boolean> {

@@ -13,8 +13,8 @@
  *   after that reaches the handler.
  * - Broker restart: ioredis reconnects both connections and re-subscribes
  *   every channel by itself. While the broker is down, commands fail at once
- *   (no offline queue), so `ping`, `publish` and presence calls reject instead
- *   of hanging; a subscribe waits for nothing either, it fails.
+ *   (no offline queue): `ping`, `publish`, `subscribe` and presence calls
+ *   reject instead of waiting for the broker to come back.
  * - `close()` drops the node without disconnecting its connections: their
  *   presence expires after the TTL, as if the node had died. A draining node
  *   disconnects its sessions first.
@@ -57,11 +57,17 @@ export class RedisBus implements Bus {
   /** Connects both connections; rejects if Redis cannot be reached. */
   static async connect(opts: RedisBusOptions | string): Promise<RedisBus> {
     const bus = new RedisBus(typeof opts === 'string' ? { url: opts } : opts);
+    let reason: unknown = null;
+    const note = (err: unknown) => void (reason ??= err);
+    bus.cmd.on('error', note);
     try {
       await Promise.all([bus.cmd.connect(), bus.sub.connect()]);
     } catch (err) {
       await bus.close();
-      throw err;
+      const why = (reason ?? err) as Error;
+      throw new Error(`redis: cannot connect: ${why.message}`, { cause: why });
+    } finally {
+      bus.cmd.off('error', note);
     }
     return bus;
   }
@@ -73,21 +79,16 @@ export class RedisBus implements Bus {
     const common: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
       connectTimeout: 2_000,
+      commandTimeout: opts.commandTimeoutMs ?? 5_000,
       retryStrategy: (attempt) => Math.min(100 * attempt, 1_000),
     };
-    this.cmd = new Redis(opts.url, {
-      ...common,
-      commandTimeout: opts.commandTimeoutMs ?? 5_000,
-      connectionName: `parley-${this.nodeId}`,
-    });
-    this.sub = new Redis(opts.url, {
-      ...common,
-      autoResubscribe: true,
-      connectionName: `parley-sub-${this.nodeId}`,
-    });
+    // Commands in flight when the connection drops are not resent: a PUBLISH
+    // or a presence script may have run already. (They reject on the timeout.)
+    this.cmd = new Redis(opts.url, { ...common, autoResendUnfulfilledCommands: false, connectionName: `parley-${this.nodeId}` });
+    // SUBSCRIBE and UNSUBSCRIBE are idempotent: resending them is safe.
+    this.sub = new Redis(opts.url, { ...common, autoResubscribe: true, connectionName: `parley-sub-${this.nodeId}` });
     // ioredis reports every failed reconnect attempt as an error event; without
     // a listener they would crash the process.
     for (const c of [this.cmd, this.sub]) c.on('error', (err) => this.closed || this.onError(err));
@@ -110,7 +111,7 @@ export class RedisBus implements Bus {
 
     const ttlMs = opts.presenceTtlMs ?? 15_000;
     const heartbeatMs = opts.heartbeatMs ?? 5_000;
-    if (heartbeatMs >= ttlMs) throw new RangeError('heartbeatMs must be shorter than presenceTtlMs');
+    if (heartbeatMs * 2 > ttlMs) throw new RangeError('heartbeatMs must be at most half of presenceTtlMs');
     this.presence = new RedisPresence(this.cmd, { prefix: this.prefix, nodeId: this.nodeId, ttlMs });
     this.heartbeat = setInterval(() => this.beat(), heartbeatMs);
     this.heartbeat.unref();
@@ -125,18 +126,14 @@ export class RedisBus implements Bus {
     return this.interest.add(subject, handler);
   }
 
-  /** Subjects this node holds at Redis right now. */
-  get subscribedSubjects(): string[] {
-    return this.interest.liveSubjects;
-  }
-
   async ping(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`redis: no PONG within ${this.pingTimeoutMs} ms`)), this.pingTimeoutMs);
     });
     try {
-      await Promise.race([this.cmd.ping(), timeout]);
+      // Both connections: a node whose subscriber connection is down misses every message.
+      await Promise.race([Promise.all([this.cmd.ping(), this.sub.ping()]), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -147,6 +144,8 @@ export class RedisBus implements Bus {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.interest.clear();
+    // QUIT lets commands already sent finish; it fails at once if the broker is down.
+    await Promise.allSettled([this.cmd.quit(), this.sub.quit()]);
     this.cmd.disconnect();
     this.sub.disconnect();
   }
@@ -164,7 +163,10 @@ export class RedisBus implements Bus {
       this.onError(err);
       return;
     }
-    this.interest.dispatch(channel.slice(this.prefix.length), msg);
+    const subject = channel.slice(this.prefix.length);
+    // A channel nobody here wants (its SUBSCRIBE timed out but ran after all,
+    // then ioredis kept re-subscribing it): let it go.
+    if (!this.interest.dispatch(subject, msg)) this.sub.unsubscribe(channel).catch(() => {});
   }
 
   private beat(): void {

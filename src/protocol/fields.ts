@@ -2,7 +2,14 @@
 import { z } from 'zod';
 import { MAX_ATTACHMENTS, MAX_BODY_BYTES, MAX_CLIENT_MSG_ID } from './limits.ts';
 
-export const id = z.string().min(1).max(64);
+/**
+ * Text every store can keep: no NUL character and no lone UTF-16 surrogate
+ * (PostgreSQL refuses both; refusing them here keeps every adapter alike).
+ */
+const storable = (s: string) => !s.includes('\u0000') && s.isWellFormed();
+const text = () => z.string().refine(storable, 'no NUL characters or unpaired surrogates');
+
+export const id = text().pipe(z.string().min(1).max(64));
 export const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 export const seqOrZero = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -14,18 +21,15 @@ export const password = z.string().refine((s) => {
   const n = [...s].length;
   return n >= 8 && n <= 256;
 }, '8–256 characters');
-export const displayName = z
-  .string()
+export const displayName = text()
   .transform((s) => s.trim())
   .refine((s) => s.length >= 1 && s.length <= 64, '1–64 characters after trimming');
-export const title = z
-  .string()
+export const title = text()
   .transform((s) => s.trim())
   .refine((s) => s.length >= 1 && s.length <= 128, '1–128 characters after trimming');
 
 /** Trimmed, then 1–16,384 bytes of UTF-8; otherwise kept exactly as sent. */
-export const body = z
-  .string()
+export const body = text()
   .transform((s) => s.trim())
   .refine((s) => {
     if (s.length === 0) return false;
@@ -33,14 +37,16 @@ export const body = z
     return s.length * 3 <= MAX_BODY_BYTES || Buffer.byteLength(s, 'utf8') <= MAX_BODY_BYTES;
   }, `1–${MAX_BODY_BYTES} bytes of UTF-8 after trimming`);
 
-export const clientMsgId = z.string().min(1).max(MAX_CLIENT_MSG_ID);
+export const clientMsgId = text().pipe(z.string().min(1).max(MAX_CLIENT_MSG_ID));
 export const attachments = z.array(id).max(MAX_ATTACHMENTS);
 
 /** A reaction: one short token with no whitespace or control characters (an emoji or a :name:). */
-export const emoji = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[^\s\p{Cc}]+$/u, 'no whitespace or control characters');
+export const emoji = text().pipe(
+  z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[^\s\p{Cc}]+$/u, 'no whitespace or control characters'),
+);
 
 export const limit = (max: number) => z.number().int().min(1).max(max);

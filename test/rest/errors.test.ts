@@ -357,3 +357,22 @@ describe('operations', () => {
     }
   });
 });
+
+describe('text every store can keep', () => {
+  it('refuses NUL characters and unpaired surrogates with invalid_request', async () => {
+    const srv = await startTestServer();
+    try {
+      const a = await register(srv.url);
+      const conv = await group(srv.url, a, []);
+      for (const body of ['nul \u0000 inside', 'lone \ud800 surrogate']) {
+        const r = await api(srv.url, 'POST', `/v1/conversations/${conv}/messages`, { token: a.token, body: { clientMsgId: body, body } });
+        expect(r.status).toBe(400);
+        expect(r.body.error.code).toBe('invalid_request');
+      }
+      const ok = await api(srv.url, 'POST', `/v1/conversations/${conv}/messages`, { token: a.token, body: { clientMsgId: 'ok', body: 'a pair is fine: 😀' } });
+      expect(ok.status).toBe(201);
+    } finally {
+      await srv.stop();
+    }
+  });
+});

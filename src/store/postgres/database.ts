@@ -21,6 +21,10 @@ export function connect(url: string, max: number) {
     max,
     types: { bigint: bigintAsNumber },
     connection: { application_name: 'parley' },
+    // An undefined value would fail a statement in the driver, before it reaches the
+    // server; in a pipelined batch the COMMIT behind it would then keep the rest.
+    // As NULL it reaches the server, where a NOT NULL column aborts the transaction.
+    transform: { undefined: null },
     // The pool is shared by every request; a notice is never something a caller can act on.
     onnotice: () => {},
   });
@@ -28,13 +32,24 @@ export function connect(url: string, max: number) {
 
 export type Sql = ReturnType<typeof connect>;
 export type ReservedSql = Awaited<ReturnType<Sql['reserve']>>;
-export type Row = Record<string, unknown>;
+/** The pool or a transaction: anything that runs a tagged-template query. */
+export type Queryable = Sql | postgres.TransactionSql<{ bigint: number }>;
 
 /** SQLSTATE of a unique_violation. */
 export const UNIQUE_VIOLATION = '23505';
 
 export const sqlState = (err: unknown): string | undefined =>
   err instanceof postgres.PostgresError ? err.code : undefined;
+
+/** Driver errors that mean the connection itself is gone (postgres.js codes, socket errors, FATAL from the server). */
+const CONNECTION_ERRORS = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
+
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof postgres.PostgresError) return err.severity === 'FATAL' || err.severity === 'PANIC';
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; syscall?: unknown };
+  return (typeof e.code === 'string' && CONNECTION_ERRORS.has(e.code)) || typeof e.syscall === 'string';
+}
 
 /**
  * PostgreSQL's text cannot hold U+0000, and its JSON cannot hold a lone UTF-16

@@ -11,7 +11,7 @@
  * ordering and prefix ranges compare code points byte-wise, as SQLite does,
  * whatever the database's default collation.
  */
-import type { Sql } from './database.ts';
+import type { Queryable, Sql } from './database.ts';
 
 export const migrations: string[] = [
   `
@@ -119,28 +119,41 @@ export interface MigrateResult {
   version: number;
 }
 
+/** The schema version recorded in the database: 0 before the first migration. */
+async function schemaVersion(sql: Queryable): Promise<number> {
+  const [table] = await sql<{ present: boolean }[]>`SELECT to_regclass('parley_migrations') IS NOT NULL AS present`;
+  if (!table!.present) return 0;
+  const [row] = await sql<{ version: number }[]>`SELECT coalesce(max(version), 0) AS version FROM parley_migrations`;
+  return row!.version;
+}
+
+const tooNew = (version: number) =>
+  new Error(`the database schema is at version ${version}, newer than this build knows (${migrations.length}); upgrade parley`);
+
+/** Fails, saying what to do, unless the database has exactly the schema this build expects. */
+export async function checkSchema(sql: Sql): Promise<void> {
+  const version = await schemaVersion(sql);
+  if (version > migrations.length) throw tooNew(version);
+  if (version < migrations.length) {
+    throw new Error(
+      `the database schema is at version ${version}, this build needs ${migrations.length}: run \`parley migrate\` (or start with MIGRATE=1)`,
+    );
+  }
+}
+
 /** Applies every pending migration; safe to call from several nodes at once. */
 export async function migrate(sql: Sql): Promise<MigrateResult> {
   return sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
-    // Created under the lock, so checking first is race-free (and IF NOT EXISTS would print a notice).
-    const [{ present }] = (await tx`SELECT to_regclass('parley_migrations') IS NOT NULL AS present`) as unknown as [
-      { present: boolean },
-    ];
-    if (!present) {
+    // Under the lock: whoever gets it first creates the table, the others find it.
+    const current = await schemaVersion(tx);
+    if (current > migrations.length) throw tooNew(current);
+    if (current === 0) {
       await tx`
-        CREATE TABLE parley_migrations (
+        CREATE TABLE IF NOT EXISTS parley_migrations (
           version INTEGER PRIMARY KEY,
           applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )`;
-    }
-    const [{ current }] = (await tx`SELECT coalesce(max(version), 0) AS current FROM parley_migrations`) as unknown as [
-      { current: number },
-    ];
-    if (current > migrations.length) {
-      throw new Error(
-        `the database schema is at version ${current}, newer than this build knows (${migrations.length}); upgrade parley`,
-      );
     }
     for (let v = current; v < migrations.length; v++) {
       await tx.unsafe(migrations[v]!);
