@@ -7,10 +7,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import hdr from 'hdr-histogram-js';
-import { sample } from './proc-stats.ts';
+import { cpuByName, sample } from './proc-stats.ts';
 import type { FromWorker, ToWorker } from './worker.ts';
 import { layoutBaseline, layoutParley, type Layout, type ScenarioName } from './setup.ts';
-import { startBaseline, startParley, type RunningServer } from './servers.ts';
+import { startBaseline, startParley, startParleyCluster, type RunningServer } from './servers.ts';
 
 const scenarios = ['groups', 'dm', 'broadcast', 'idle', 'reconnect-storm', 'cluster'] as const;
 
@@ -27,13 +27,17 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '15' },
     senders: { type: 'string', default: '3' },
     procs: { type: 'string', default: '1' },
+    nodes: { type: 'string', default: '3' },
+    bus: { type: 'string', default: 'redis' },
     'body-bytes': { type: 'string', default: '64' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 const usage = `usage: npm run bench -- --scenario <${scenarios.join('|')}> [--url URL --pid PID[,PID]] [--server parley|baseline] [--compare]
-       [--clients N] [--group G] [--rate R msgs/s] [--duration S] [--senders K] [--procs P] [--body-bytes B]`;
+       [--clients N] [--group G] [--rate R msgs/s] [--duration S] [--senders K] [--procs P] [--body-bytes B]
+       [--nodes N --bus redis|nats]   (cluster: N nodes over the local PostgreSQL and Redis or NATS)
+       --url may list several nodes, comma-separated`;
 
 function fail(message: string): never {
   process.stderr.write(`bench: ${message}\n${usage}\n`);
@@ -53,8 +57,8 @@ if (args.help) {
 }
 const scenario = args.scenario as (typeof scenarios)[number];
 if (!scenarios.includes(scenario)) fail(`unknown scenario '${args.scenario}'`);
-if (scenario === 'cluster') fail('the cluster scenario needs the PostgreSQL store and a Redis or NATS bus, which this build does not have yet');
 if (args.server !== 'parley' && args.server !== 'baseline') fail(`--server is parley or baseline`);
+if (args.bus !== 'redis' && args.bus !== 'nats') fail('--bus is redis or nats');
 
 const defaults: Record<ScenarioName, { clients: number; rate: number }> = {
   groups: { clients: 1000, rate: 2000 },
@@ -62,6 +66,7 @@ const defaults: Record<ScenarioName, { clients: number; rate: number }> = {
   broadcast: { clients: 5000, rate: 30 },
   idle: { clients: 1000, rate: 0 },
   'reconnect-storm': { clients: 1000, rate: 1000 },
+  cluster: { clients: 1000, rate: 4000 },
 };
 const opts = {
   scenario: scenario as ScenarioName,
@@ -72,6 +77,8 @@ const opts = {
   senders: Math.max(1, int('senders', args.senders, 3)),
   procs: Math.max(1, int('procs', args.procs, 1)),
   bodyBytes: Math.max(32, int('body-bytes', args['body-bytes'], 64)),
+  nodes: Math.max(1, int('nodes', args.nodes, 3)),
+  bus: args.bus as 'redis' | 'nats',
 };
 if (opts.clients < 2) fail('--clients must be at least 2');
 
@@ -92,6 +99,8 @@ interface Result {
   e2e: { p50: number; p90: number; p99: number; max: number };
   ack: { p50: number; p90: number; p99: number; max: number };
   serverCpuSeconds: number;
+  /** Server CPU seconds by process name (node, postgres, redis-server…). */
+  cpuSplit?: Record<string, number>;
   deliveriesPerCpuSecond: number;
   serverRssMB: number;
   rssPerConnectionKB: number | null;
@@ -162,10 +171,17 @@ async function runOn(kind: 'parley' | 'baseline'): Promise<Result> {
   let server: RunningServer;
   if (args.url) {
     const pids = (args.pid ?? '').split(',').filter(Boolean).map(Number);
-    server = { kind, url: args.url, pids: () => pids, stop: async () => {} };
+    const urls = args.url.split(',');
+    server = { kind, url: urls[0]!, urls, pids: () => pids, stop: async () => {} };
+  } else if (kind === 'baseline') {
+    log('starting the Socket.IO + Redis + PostgreSQL baseline');
+    server = await startBaseline();
+  } else if (opts.scenario === 'cluster') {
+    log(`starting ${opts.nodes} Parley nodes over PostgreSQL and ${opts.bus}`);
+    server = await startParleyCluster(opts.nodes, opts.bus);
   } else {
-    log(`starting ${kind === 'parley' ? 'Parley (embedded)' : 'the Socket.IO + Redis + PostgreSQL baseline'}`);
-    server = kind === 'parley' ? await startParley() : await startBaseline();
+    log('starting Parley (embedded)');
+    server = await startParley();
   }
   const workers = new Workers(opts.procs);
   try {
@@ -174,6 +190,8 @@ async function runOn(kind: 'parley' | 'baseline'): Promise<Result> {
     const spread = opts.clients > 10_000 && /127\.0\.0\.1/.test(server.url);
     layout.clients.forEach((c, i) => {
       if (spread) c.localAddress = `127.0.0.${2 + (i % 8)}`;
+      // Members of one conversation land on different nodes, so every message crosses the bus.
+      if (server.urls.length > 1) c.url = server.urls[i % server.urls.length];
     });
     for (let w = 0; w < opts.procs; w++) {
       workers.send(w, {
@@ -198,6 +216,7 @@ async function runOn(kind: 'parley' | 'baseline'): Promise<Result> {
     }
 
     const cpuStart = sample(server.pids()).cpuSeconds;
+    const splitStart = cpuByName(server.pids());
     const started = Date.now();
     workers.broadcast({ type: 'run', rate: opts.rate / opts.procs });
     let resumeMs: number | null = null;
@@ -232,6 +251,9 @@ async function runOn(kind: 'parley' | 'baseline'): Promise<Result> {
     await workers.collect('stopped');
     const runSeconds = (Date.now() - started) / 1000;
     const cpuSeconds = sample(server.pids()).cpuSeconds - cpuStart;
+    const cpuSplit = Object.fromEntries(
+      [...cpuByName(server.pids())].map(([name, s]) => [name, Math.round((s - (splitStart.get(name) ?? 0)) * 100) / 100]),
+    );
     if (stormed) while (resumeMs === null) await sleep(100);
 
     // Let in-flight acks and deliveries land: wait until deliveries stop growing.
@@ -247,7 +269,7 @@ async function runOn(kind: 'parley' | 'baseline'): Promise<Result> {
     workers.broadcast({ type: 'report' });
     const reports = await workers.collect('report');
     const rss = sample(server.pids()).rssBytes;
-    return summarize(kind, layout, reports, runSeconds, cpuSeconds, rss, rssPerConnectionKB, resumeMs);
+    return { ...summarize(kind, layout, reports, runSeconds, cpuSeconds, rss, rssPerConnectionKB, resumeMs), cpuSplit };
   } finally {
     workers.exit();
     await server.stop();
@@ -326,6 +348,7 @@ function table(results: Result[]): string {
     ['e2e ms p50/p90/p99/max', (r) => lat(r.e2e), (r) => 1 / Math.max(r.e2e.p99, 0.001)],
     ['ack ms p50/p90/p99/max', (r) => lat(r.ack), (r) => 1 / Math.max(r.ack.p99, 0.001)],
     ['server CPU s', (r) => f(r.serverCpuSeconds, 2), null],
+    ['  by process', (r) => Object.entries(r.cpuSplit ?? {}).map(([k, v]) => `${k} ${f(v, 1)}`).join(', '), null],
     ['deliveries / CPU s', (r) => f(r.deliveriesPerCpuSecond), (r) => r.deliveriesPerCpuSecond],
     ['server RSS MB', (r) => f(r.serverRssMB, 1), null],
     ['RSS / idle conn KB', (r) => (r.rssPerConnectionKB === null ? '-' : f(r.rssPerConnectionKB, 1)), null],
@@ -347,7 +370,7 @@ const servers: ('parley' | 'baseline')[] = args.compare ? ['parley', 'baseline']
 const results: Result[] = [];
 for (const s of servers) results.push(await runOn(s));
 
-const title = `scenario ${opts.scenario} · ${opts.clients} clients${opts.scenario === 'groups' || opts.scenario === 'reconnect-storm' ? ` in groups of ${opts.group}` : ''} · ${opts.rate} msgs/s for ${opts.durationS} s · ${opts.procs} load process(es)`;
+const title = `scenario ${opts.scenario} · ${opts.clients} clients${opts.scenario === 'groups' || opts.scenario === 'reconnect-storm' || opts.scenario === 'cluster' ? ` in groups of ${opts.group}` : ''}${opts.scenario === 'cluster' ? ` · ${opts.nodes} nodes over ${opts.bus}` : ''} · ${opts.rate} msgs/s for ${opts.durationS} s · ${opts.procs} load process(es)`;
 process.stdout.write(`\n${title}\n${table(results)}\n`);
 process.stdout.write(`${JSON.stringify({ scenario: opts.scenario, options: opts, results })}\n`);
 const broken = results.filter((r) => r.lost + r.duplicated + r.outOfOrder > 0 && r.server === 'parley');

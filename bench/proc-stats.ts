@@ -36,6 +36,23 @@ export function sample(pids: number[]): ProcSample {
   return { cpuSeconds, rssBytes };
 }
 
+/** CPU seconds per command name (node, postgres, redis-server…) over `pids`. */
+export function cpuByName(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    const s = sampleOne(pid);
+    if (!s) continue;
+    let name = 'gone';
+    try {
+      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      // exited between the two reads
+    }
+    out.set(name, (out.get(name) ?? 0) + s.cpuSeconds);
+  }
+  return out;
+}
+
 /** PIDs of every process whose command name is one of `names` (postgres backends, redis-server, nats-server). */
 export function pidsNamed(names: string[]): number[] {
   const pids: number[] = [];

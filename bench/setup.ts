@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ClientSpec } from './drivers/driver.ts';
 
-export type ScenarioName = 'groups' | 'dm' | 'broadcast' | 'idle' | 'reconnect-storm';
+export type ScenarioName = 'groups' | 'dm' | 'broadcast' | 'idle' | 'reconnect-storm' | 'cluster';
 
 export interface Layout {
   clients: ClientSpec[];

@@ -8,6 +8,8 @@ export interface ClientSpec {
   conversation: string;
   sender: boolean;
   localAddress?: string;
+  /** The node this client connects to, when not the run's one URL (cluster runs spread clients over nodes). */
+  url?: string;
 }
 
 export type DeliverySink = (receiver: number, conversation: string, seq: number | null, body: string) => void;

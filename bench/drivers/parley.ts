@@ -28,6 +28,10 @@ class ParleyBenchClient implements BenchClient {
     this.opts = opts;
   }
 
+  private get base(): string {
+    return this.spec.url ?? this.opts.url;
+  }
+
   connect(): Promise<void> {
     return this.open(false);
   }
@@ -37,7 +41,7 @@ class ParleyBenchClient implements BenchClient {
   }
 
   private open(resume: boolean): Promise<void> {
-    const ws = new WebSocket(this.opts.url.replace(/^http/, 'ws') + '/v1/ws', 'parley.v1.json', {
+    const ws = new WebSocket(this.base.replace(/^http/, 'ws') + '/v1/ws', 'parley.v1.json', {
       perMessageDeflate: false,
       ...(this.spec.localAddress ? { localAddress: this.spec.localAddress } : {}),
     });
@@ -106,7 +110,7 @@ class ParleyBenchClient implements BenchClient {
     this.opts.onGapFill();
     let after = afterSeq;
     while (after < throughSeq) {
-      const res = await fetch(`${this.opts.url}/v1/conversations/${conversationId}/events?afterSeq=${after}&limit=1000`, {
+      const res = await fetch(`${this.base}/v1/conversations/${conversationId}/events?afterSeq=${after}&limit=1000`, {
         headers: { authorization: `Bearer ${this.spec.token}` },
       });
       const page = (await res.json()) as { items: any[] };
