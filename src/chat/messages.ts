@@ -2,7 +2,7 @@
 import { subjects, type Bus } from '../bus/bus.ts';
 import { forbidden, invalid, notFound } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { ChatEvent, Message } from '../protocol/types.ts';
+import type { ChatEvent, ConversationKind, Message } from '../protocol/types.ts';
 import type { Store } from '../store/store.ts';
 import { isModerator, requireMember, requireNotBlocked } from './access.ts';
 import type { Committer } from './committer.ts';
@@ -15,12 +15,16 @@ export interface SendInput {
   attachments?: string[] | undefined;
 }
 
+/** Conversation kinds remembered per node before the cache starts over. */
+const MAX_CACHED_KINDS = 100_000;
+
 /** How often one user's typing in one conversation is passed on. */
 const TYPING_INTERVAL_MS = 1_000;
 
 export class MessageService {
   private readonly sends: TokenBucket;
   private readonly lastTyping = new Map<string, number>();
+  private readonly kinds = new Map<string, ConversationKind>();
 
   private readonly store: Store;
   private readonly bus: Bus;
@@ -41,11 +45,17 @@ export class MessageService {
   async send(userId: string, conversationId: string, input: SendInput): Promise<{ message: Message; created: boolean }> {
     const started = performance.now();
     this.sends.take(userId);
-    const m = await requireMember(this.store, conversationId, userId);
-    await requireNotBlocked(this.store, m, userId);
     const replyToSeq = input.replyToSeq ?? null;
-    if (replyToSeq !== null && !(await this.store.getMessage(conversationId, replyToSeq))) {
-      throw invalid('replyToSeq names no message', [{ path: 'replyToSeq', message: 'no such message' }]);
+    // Membership is checked by the store inside the commit, under the same lock
+    // as the seq: reading it here too would cost a round trip per send. Only a
+    // direct conversation (blocks) or a reply (no probing of others' messages)
+    // needs the member read first.
+    if ((await this.kindOf(conversationId)) === 'direct' || replyToSeq !== null) {
+      const m = await requireMember(this.store, conversationId, userId);
+      await requireNotBlocked(this.store, m, userId);
+      if (replyToSeq !== null && !(await this.store.getMessage(conversationId, replyToSeq))) {
+        throw invalid('replyToSeq names no message', [{ path: 'replyToSeq', message: 'no such message' }]);
+      }
     }
     if (input.attachments && input.attachments.length > 0) {
       throw invalid('unknown file', [{ path: 'attachments', message: 'no such file' }]);
@@ -128,6 +138,19 @@ export class MessageService {
     this.sends.sweep();
     const cutoff = Date.now() - TYPING_INTERVAL_MS;
     for (const [key, at] of this.lastTyping) if (at < cutoff) this.lastTyping.delete(key);
+  }
+
+  /** A conversation's kind never changes, so it is read once per node. */
+  private async kindOf(conversationId: string): Promise<ConversationKind> {
+    let kind = this.kinds.get(conversationId);
+    if (kind === undefined) {
+      const conversation = await this.store.getConversation(conversationId);
+      if (!conversation) throw notFound('conversation');
+      kind = conversation.kind;
+      if (this.kinds.size >= MAX_CACHED_KINDS) this.kinds.clear();
+      this.kinds.set(conversationId, kind);
+    }
+    return kind;
   }
 
   private async liveMessage(conversationId: string, seq: number): Promise<Message> {
