@@ -20,23 +20,65 @@ export interface WsOptions {
 
 const kConnection = Symbol('parley.connection');
 
+/**
+ * Write coalescing. A committed batch fans out in one turn of the event loop,
+ * often several frames to the same socket; corking each socket until the turn
+ * ends sends them in one write instead of one system call per frame. `ws` has
+ * no API for this, so it reaches for the socket `ws` holds (`_socket`).
+ */
+const corked = new Set<WsConnection>();
+let uncorkScheduled = false;
+
+function uncorkAll(): void {
+  uncorkScheduled = false;
+  for (const c of corked) c.socket?.uncork();
+  corked.clear();
+}
+
+interface RawSocket {
+  cork(): void;
+  uncork(): void;
+}
+
 /** One socket: the session's transport, and what the heartbeat needs to know. */
 class WsConnection implements Transport {
   readonly ws: WebSocket;
   session!: Session;
   lastHeard = Date.now();
+  /** bufferedAmount when this turn's cork began. */
+  private backlog = 0;
 
   constructor(ws: WebSocket) {
     this.ws = ws;
   }
 
+  get socket(): RawSocket | undefined {
+    return (this.ws as unknown as { _socket?: RawSocket })._socket;
+  }
+
   send(data: string | Buffer): void {
+    if (!corked.has(this)) {
+      const socket = this.socket;
+      if (socket) {
+        this.backlog = this.ws.bufferedAmount;
+        socket.cork();
+        corked.add(this);
+        if (!uncorkScheduled) {
+          uncorkScheduled = true;
+          setImmediate(uncorkAll);
+        }
+      }
+    }
     // Buffers go out as text frames without a copy: one encoding per event serves every socket.
     this.ws.send(data, { binary: false });
   }
 
+  /**
+   * Unsent bytes from earlier turns. What this turn corked is about to be
+   * written and does not count against the connection: it is not behind yet.
+   */
   get bufferedAmount(): number {
-    return this.ws.bufferedAmount;
+    return corked.has(this) ? this.backlog : this.ws.bufferedAmount;
   }
 
   close(code: number, reason: string): void {
