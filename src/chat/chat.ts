@@ -1,7 +1,7 @@
 /** The domain services of one node, wired to its store and bus. */
 import { monotonicFactory } from 'ulid';
 import type { Bus } from '../bus/bus.ts';
-import { storeKind, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import { AuthService } from './auth.ts';
@@ -35,7 +35,6 @@ export function createChat(deps: {
   const committer = new Committer(store, bus, metrics, {
     batchSize: config.COMMIT_BATCH_SIZE,
     windowMs: config.COMMIT_WINDOW_MS,
-    pace: storeKind(config) === 'sqlite',
     onPublishError: deps.onPublishError,
   });
   const signer = new TokenSigner(deps.jwtSecret, config.ACCESS_TOKEN_TTL);

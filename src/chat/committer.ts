@@ -10,9 +10,6 @@ import { subjects } from '../bus/bus.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Mutation, MutationResult, Store } from '../store/store.ts';
 
-/** The longest a batch waits for pacing, whatever the last commit took. */
-const MAX_PACE_MS = 20;
-
 interface Pending {
   mutation: Mutation;
   resolve: (r: MutationResult) => void;
@@ -22,12 +19,6 @@ interface Pending {
 export interface CommitterOptions {
   batchSize: number;
   windowMs: number;
-  /**
-   * For a store whose commit blocks the event loop (SQLite's fsync): start the
-   * next batch no sooner than the last commit took, so commits hold the loop at
-   * most half the time and batches grow with the load instead.
-   */
-  pace: boolean;
   onPublishError: (err: unknown) => void;
 }
 
@@ -35,9 +26,6 @@ export class Committer {
   private queue: Pending[] = [];
   private running: Promise<void> | null = null;
   private timer: NodeJS.Immediate | NodeJS.Timeout | null = null;
-  /** When the last commit ended, and how long it took (ms, performance.now clock). */
-  private lastEnd = 0;
-  private lastTook = 0;
 
   private readonly store: Store;
   private readonly bus: Bus;
@@ -92,9 +80,7 @@ export class Committer {
       this.timer = null;
       void this.run();
     };
-    const paced = this.opts.pace ? Math.min(MAX_PACE_MS, this.lastEnd + this.lastTook - performance.now()) : 0;
-    const wait = Math.max(this.opts.windowMs, paced);
-    this.timer = wait >= 1 ? setTimeout(fire, wait) : setImmediate(fire);
+    this.timer = this.opts.windowMs > 0 ? setTimeout(fire, this.opts.windowMs) : setImmediate(fire);
   }
 
   private run(): Promise<void> {
@@ -110,15 +96,11 @@ export class Committer {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.opts.batchSize);
       let results: MutationResult[];
-      const started = performance.now();
       try {
         results = await this.store.applyBatch(batch.map((p) => p.mutation));
       } catch (err) {
         for (const p of batch) p.reject(err);
         continue;
-      } finally {
-        this.lastEnd = performance.now();
-        this.lastTook = this.lastEnd - started;
       }
       this.metrics.commitBatches.observe(batch.length);
       this.publish(results);

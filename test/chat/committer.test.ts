@@ -30,7 +30,7 @@ async function setup(batchSize: number) {
   const dir = mkdtempSync(join(tmpdir(), 'parley-committer-'));
   dirs.push(dir);
   const store = new GatedStore({ path: join(dir, 'db') });
-  const committer = new Committer(store, new LocalBus(), createMetrics(), { batchSize, windowMs: 0, pace: false, onPublishError: () => {} });
+  const committer = new Committer(store, new LocalBus(), createMetrics(), { batchSize, windowMs: 0, onPublishError: () => {} });
   await store.createUser({ id: 'u', username: 'user', displayName: 'u', passwordHash: 'x', createdAt: 1 });
   await store.createConversation({
     id: 'c',

@@ -284,3 +284,13 @@ export class BatchWriter {
     return toMessage(row, groupReactions(rows).get(row.seq));
   }
 }
+
+/** One batch in one transaction: the writer's whole job. */
+export function applyMutations(db: Database, mutations: Mutation[]): MutationResult[] {
+  return db.transaction(() => {
+    const writer = new BatchWriter(db);
+    const results = mutations.map((m) => writer.apply(m));
+    writer.finish(Date.now());
+    return results;
+  });
+}

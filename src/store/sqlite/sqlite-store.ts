@@ -18,7 +18,8 @@ import type {
   UserRecord,
 } from '../store.ts';
 import { Database, type Synchronous } from './database.ts';
-import { BatchWriter } from './mutations.ts';
+import { applyMutations } from './mutations.ts';
+import { WriterThread } from './writer-thread.ts';
 import {
   groupReactions,
   toConversation,
@@ -58,9 +59,12 @@ interface SummaryRow extends ConversationRow {
 
 export class SqliteStore implements Store {
   private readonly db: Database;
+  /** Commits batches off the main thread; absent for ':memory:' databases, which one connection owns. */
+  private readonly writer: WriterThread | null;
 
   constructor(opts: SqliteStoreOptions) {
     this.db = new Database(opts.path, opts.synchronous);
+    this.writer = opts.path === ':memory:' ? null : new WriterThread(opts.path, opts.synchronous ?? 'FULL');
   }
 
   /** Runs `fn` and turns a thrown error into a rejected promise, like a networked store would. */
@@ -375,14 +379,8 @@ export class SqliteStore implements Store {
   // Events and messages
 
   applyBatch(mutations: Mutation[]): Promise<MutationResult[]> {
-    return this.op(() =>
-      this.db.transaction(() => {
-        const writer = new BatchWriter(this.db);
-        const results = mutations.map((m) => writer.apply(m));
-        writer.finish(Date.now());
-        return results;
-      }),
-    );
+    if (!this.writer) return this.op(() => applyMutations(this.db, mutations));
+    return this.writer.apply(mutations);
   }
 
   readEvents(conversationId: string, afterSeq: number, limit: number): Promise<ChatEvent[]> {
@@ -453,6 +451,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
     this.db.close();
   }
 }
