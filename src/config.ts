@@ -25,6 +25,19 @@ const schema = z.object({
     .enum(['0', '1', 'true', 'false'])
     .default('0')
     .transform((v) => v === '1' || v === 'true'),
+  /** PostgreSQL connections per node. */
+  DATABASE_POOL_SIZE: int(1, 1_000).default(10),
+  /**
+   * Behind a reverse proxy: `true` (trust X-Forwarded-For from any hop) or
+   * comma-separated addresses/CIDRs of the proxies. Per-address
+   * limits (logins, registrations) then key on the client, not the proxy.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | string[] =>
+      v === 'true' ? true : v === 'false' ? false : v.split(',').map((s) => s.trim()).filter(Boolean),
+    ),
   /** Node processes on this machine (node:cluster); more than one needs PostgreSQL and Redis or NATS. */
   WORKERS: int(1, 256).default(1),
   /** Networked buses: how long a node's connections count as online without a refresh (a dead node's users go offline after this). */
@@ -102,6 +115,10 @@ export function loadConfig(env: Record<string, string | undefined>, flags: Recor
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   const config = parsed.data;
+  if (storeKind(config) === 'postgres' && !config.JWT_SECRET) {
+    // A secret generated per node would make each node refuse the others' tokens.
+    throw new ConfigError('invalid configuration: JWT_SECRET is required with DATABASE_URL=postgres://… (every node must share it)');
+  }
   if (config.WORKERS > 1 && (storeKind(config) === 'sqlite' || busKind(config) === 'local')) {
     throw new ConfigError(
       'invalid configuration: WORKERS above 1 needs DATABASE_URL=postgres://… and BUS_URL=redis://… or nats://… (the in-process bus cannot reach other processes)',

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino';
 export function createLogger(level: string): Logger {
   return pino({
     level,
-    base: { service: 'parley' },
+    base: { service: 'parley', pid: process.pid },
     redact: {
       paths: [
         'req.headers.authorization',

@@ -51,7 +51,7 @@ function jwtSecret(config: Config): string {
 export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<Store> {
   if (storeKind(config) === 'postgres') {
     const { PostgresStore } = await import('./store/postgres/postgres-store.ts');
-    return PostgresStore.open({ url: config.DATABASE_URL!, migrate: opts.migrate ?? config.MIGRATE });
+    return PostgresStore.open({ url: config.DATABASE_URL!, max: config.DATABASE_POOL_SIZE, migrate: opts.migrate ?? config.MIGRATE });
   }
   mkdirSync(config.DATA_DIR, { recursive: true });
   return new SqliteStore({ path: join(config.DATA_DIR, 'parley.db'), synchronous: config.SQLITE_SYNCHRONOUS });
@@ -92,6 +92,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     metrics,
     logger,
     bodyLimit: config.MAX_BODY_BYTES,
+    trustProxy: config.TRUST_PROXY,
     isOriginAllowed,
     ready: async () => {
       if (draining) return false;

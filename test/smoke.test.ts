@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, group, register, Socket, until } from './helpers/client.ts';
+import { api, group, register, Socket } from './helpers/client.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 let server: TestServer;

@@ -1,6 +1,7 @@
 /**
  * The Bus port: fan-out between nodes, plus presence. Adapters: `local.ts`
- * (one process); Redis and NATS later. One contract suite runs against each.
+ * (one process), `redis.ts` and `nats.ts` (many nodes). One contract suite
+ * (test/contract/bus.ts) runs against each.
  *
  * Delivery contract: AT-MOST-ONCE. A message published on a subject reaches
  * each subscriber of that subject zero or one time; messages from one

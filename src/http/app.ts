@@ -17,6 +17,7 @@ export interface HttpOptions {
   metrics: Metrics;
   logger: Logger;
   bodyLimit: number;
+  trustProxy: boolean | string[];
   isOriginAllowed: (origin: string | undefined, host: string | undefined) => boolean;
   ready: () => Promise<boolean>;
 }
@@ -27,6 +28,7 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
     // A line per request costs more than the request on the hot path; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit,
+    trustProxy: opts.trustProxy,
     // Route ids are short; anything longer is not ours.
     routerOptions: { maxParamLength: 200 },
     // Requests already on a connection while the node drains are served, not refused with Fastify's own body.

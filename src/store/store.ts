@@ -1,7 +1,7 @@
 /**
  * The Store port: everything Parley keeps. Adapters: `sqlite/` (embedded
- * default) and, later, `postgres/`. One contract suite (test/contract/store.ts)
- * runs against every adapter.
+ * default) and `postgres/` (shared by many nodes). One contract suite
+ * (test/contract/store.ts) runs against every adapter.
  *
  * Contract callers rely on:
  * - `applyBatch` is the only way events are written. It applies the mutations

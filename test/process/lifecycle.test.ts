@@ -30,6 +30,18 @@ describe('configuration', () => {
     expect(r.stderr).toMatch(/no-such-thing/);
   });
 
+  it('PostgreSQL without a shared JWT_SECRET is refused: nodes must accept each other\u2019s tokens', async () => {
+    const r = await runCli(['serve'], { DATA_DIR: dataDir, DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/JWT_SECRET/);
+  });
+
+  it('several workers over the in-process bus are refused', async () => {
+    const r = await runCli(['serve', '--workers', '2'], { DATA_DIR: dataDir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/WORKERS/);
+  });
+
   it('migrate prepares the store and exits 0', async () => {
     const r = await runCli(['migrate'], { DATA_DIR: join(dataDir, 'migrate') });
     expect(r.code).toBe(0);

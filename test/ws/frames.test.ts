@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, group, register, until, type Socket, type TestUser } from '../helpers/client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { addMembers, connectUser, expectAlive, range, removeMember, repliesTo, restSend, seqsOf, waitSeq } from './util.ts';
+import { addMembers, connectUser, expectAlive, range, removeMember, repliesTo, seqsOf, waitSeq } from './util.ts';
 
 let server: TestServer;
 let alice: TestUser;

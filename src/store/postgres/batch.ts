@@ -24,6 +24,7 @@
 import { invalid, notFound, type ParleyError } from '../../errors.ts';
 import type { ChatEvent, Message } from '../../protocol/types.ts';
 import type { Mutation, MutationResult } from '../store.ts';
+import { newMessage } from '../new-message.ts';
 import { isConnectionError, storable, type ReservedSql, type Sql } from './database.ts';
 import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
 
@@ -300,20 +301,7 @@ class BatchWriter {
     }
 
     const seq = this.nextSeq(m.conversationId);
-    const message: Message = {
-      id: m.message.id,
-      conversationId: m.conversationId,
-      seq,
-      senderId: m.actorId,
-      clientMsgId: m.message.clientMsgId,
-      body: m.message.body,
-      replyToSeq: m.message.replyToSeq,
-      attachments: m.message.attachments,
-      reactions: {},
-      createdAt: m.at,
-      editedAt: null,
-      deleted: false,
-    };
+    const message = newMessage(m, seq);
     const msg = this.msg;
     msg.conversationId.push(m.conversationId);
     msg.seq.push(seq);

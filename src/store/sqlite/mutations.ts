@@ -6,6 +6,7 @@
 import { notFound } from '../../errors.ts';
 import type { ChatEvent, Message, Role } from '../../protocol/types.ts';
 import type { Mutation, MutationResult } from '../store.ts';
+import { newMessage } from '../new-message.ts';
 import type { Database } from './database.ts';
 import { groupReactions, toMessage, type MessageRow, type ReactionRow } from './rows.ts';
 
@@ -101,20 +102,7 @@ export class BatchWriter {
     if (existing) return { ok: true, event: null, message: this.withReactions(existing), duplicate: true };
 
     const seq = this.nextSeq(m.conversationId);
-    const message: Message = {
-      id: m.message.id,
-      conversationId: m.conversationId,
-      seq,
-      senderId: m.actorId,
-      clientMsgId: m.message.clientMsgId,
-      body: m.message.body,
-      replyToSeq: m.message.replyToSeq,
-      attachments: m.message.attachments,
-      reactions: {},
-      createdAt: m.at,
-      editedAt: null,
-      deleted: false,
-    };
+    const message = newMessage(m, seq);
     this.db.run(
       `INSERT INTO messages (conversation_id, seq, id, sender_id, client_msg_id, body, reply_to_seq, attachments, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
