@@ -16,11 +16,13 @@ export async function runPrimary(config: Config, logger: Logger): Promise<void> 
     await store.close();
   }
   let stopping = false;
+  let drainFailed = false;
   const fork = (): Worker => cluster.fork({ WORKERS: '1', MIGRATE: '0' });
   for (let i = 0; i < config.WORKERS; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (code !== 0) drainFailed = true;
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(drainFailed ? 1 : 0);
       return;
     }
     logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');

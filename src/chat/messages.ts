@@ -48,17 +48,16 @@ export class MessageService {
     const replyToSeq = input.replyToSeq ?? null;
     // Membership is checked by the store inside the commit, under the same lock
     // as the seq: reading it here too would cost a round trip per send. Only a
-    // direct conversation (blocks) or a reply (no probing of others' messages)
-    // needs the member read first.
-    if ((await this.kindOf(conversationId)) === 'direct' || replyToSeq !== null) {
+    // direct conversation (blocks), a reply (no probing of others' messages)
+    // (or attachments: no answer about others' conversations) needs the member read first.
+    const attaches = (input.attachments?.length ?? 0) > 0;
+    if ((await this.kindOf(conversationId)) === 'direct' || replyToSeq !== null || attaches) {
       const m = await requireMember(this.store, conversationId, userId);
       await requireNotBlocked(this.store, m, userId);
       if (replyToSeq !== null && !(await this.store.getMessage(conversationId, replyToSeq))) {
         throw invalid('replyToSeq names no message', [{ path: 'replyToSeq', message: 'no such message' }]);
       }
-    }
-    if (input.attachments && input.attachments.length > 0) {
-      throw invalid('unknown file', [{ path: 'attachments', message: 'no such file' }]);
+      if (attaches) throw invalid('unknown file', [{ path: 'attachments', message: 'no such file' }]);
     }
     const r = await this.committer.apply({
       kind: 'message.create',

@@ -1,7 +1,9 @@
 /**
- * The embedded Store: one SQLite file through `node:sqlite`. Calls are
- * synchronous underneath (SQLite has one writer and answers in microseconds);
- * they return promises only to share the port with networked stores.
+ * The embedded Store: one SQLite file through `node:sqlite`. Event batches
+ * commit on a writer thread (writer-thread.ts) so an fsync never stalls
+ * delivery; reads and the rarer writes run here, synchronously underneath
+ * (WAL lets them run beside the writer), returning promises only to share the
+ * port with networked stores.
  */
 import { conflict } from '../../errors.ts';
 import type { ChatEvent, ConversationSummary, Member, Message } from '../../protocol/types.ts';
