@@ -376,3 +376,24 @@ describe('text every store can keep', () => {
     }
   });
 });
+
+describe('no answer about conversations the caller is not in', () => {
+  it('a non-member sending with attachments or a reply gets 404, as for a conversation that does not exist', async () => {
+    const srv = await startTestServer();
+    try {
+      const owner = await register(srv.url);
+      const outsider = await register(srv.url);
+      const conv = await group(srv.url, owner, []);
+      for (const extra of [{ attachments: ['f1'] }, { replyToSeq: 1 }, {}]) {
+        const r = await api(srv.url, 'POST', `/v1/conversations/${conv}/messages`, {
+          token: outsider.token,
+          body: { clientMsgId: 'probe', body: 'probe', ...extra },
+        });
+        expect(r.status, JSON.stringify(extra)).toBe(404);
+        expect(r.body.error.code).toBe('not_found');
+      }
+    } finally {
+      await srv.stop();
+    }
+  });
+});
