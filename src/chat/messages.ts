@@ -25,6 +25,7 @@ export class MessageService {
   private readonly sends: TokenBucket;
   private readonly lastTyping = new Map<string, number>();
   private readonly kinds = new Map<string, ConversationKind>();
+  private readonly pairs = new Map<string, [string, string]>();
 
   private readonly store: Store;
   private readonly bus: Bus;
@@ -47,17 +48,24 @@ export class MessageService {
     this.sends.take(userId);
     const replyToSeq = input.replyToSeq ?? null;
     // Membership is checked by the store inside the commit, under the same lock
-    // as the seq: reading it here too would cost a round trip per send. Only a
-    // direct conversation (blocks), a reply (no probing of others' messages)
-    // (or attachments: no answer about others' conversations) needs the member read first.
+    // as the seq: reading it here too would cost a round trip per send. A reply
+    // or attachments (no answers about others' conversations) need the member
+    // read first; a direct conversation needs its pair (cached: it never
+    // changes) for the block check.
     const attaches = (input.attachments?.length ?? 0) > 0;
-    if ((await this.kindOf(conversationId)) === 'direct' || replyToSeq !== null || attaches) {
+    const kind = await this.kindOf(conversationId);
+    if (replyToSeq !== null || attaches) {
       const m = await requireMember(this.store, conversationId, userId);
       await requireNotBlocked(this.store, m, userId);
       if (replyToSeq !== null && !(await this.store.getMessage(conversationId, replyToSeq))) {
         throw invalid('replyToSeq names no message', [{ path: 'replyToSeq', message: 'no such message' }]);
       }
       if (attaches) throw invalid('unknown file', [{ path: 'attachments', message: 'no such file' }]);
+    } else if (kind === 'direct') {
+      const pair = await this.pairOf(conversationId);
+      if (!pair.includes(userId)) throw notFound('conversation');
+      const other = pair[0] === userId ? pair[1] : pair[0];
+      if (await this.store.isBlockedEitherWay(userId, other)) throw forbidden('this conversation is blocked');
     }
     const r = await this.committer.apply({
       kind: 'message.create',
@@ -150,6 +158,18 @@ export class MessageService {
       this.kinds.set(conversationId, kind);
     }
     return kind;
+  }
+
+  /** The two members of a direct conversation, which never change. */
+  private async pairOf(conversationId: string): Promise<[string, string]> {
+    let pair = this.pairs.get(conversationId);
+    if (!pair) {
+      const members = await this.store.listMembers(conversationId);
+      pair = [members[0]?.userId ?? '', members[1]?.userId ?? ''];
+      if (this.pairs.size >= MAX_CACHED_KINDS) this.pairs.clear();
+      this.pairs.set(conversationId, pair);
+    }
+    return pair;
   }
 
   private async liveMessage(conversationId: string, seq: number): Promise<Message> {
