@@ -129,10 +129,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     close() {
       closing ??= (async () => {
         draining = true;
+        gateway.beginDrain();
         clearInterval(sweeper);
         await chat.committer.flush();
         await gateway.drain();
-        ws.close();
+        await ws.close(Math.min(2_000, config.SHUTDOWN_TIMEOUT_MS / 4));
         await http.close();
         await chat.committer.flush();
         await bus.close();

@@ -76,6 +76,11 @@ export class Gateway {
     this.frameLimiter.sweep();
   }
 
+  /** From now on new connections are refused. */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
   /** Stops taking connections and closes every open one with 1001; the caller commits pending writes first. */
   async drain(): Promise<void> {
     this.draining = true;

@@ -100,17 +100,21 @@ export class Hub {
     let topic = this.topics.get(subject);
     if (!topic) {
       const feed = conversationId === null ? null : this.createFeed(subject, conversationId);
-      const subscription = this.opts.bus.subscribe(subject, (msg) => this.dispatch(subject, msg));
+      const subscribe = () => this.opts.bus.subscribe(subject, (msg) => this.dispatch(subject, msg));
+      // A feed starts from the lastSeq read BEFORE subscribing: an event committed
+      // after the read arrives over the bus (or is filled by the periodic check);
+      // a read after subscribing could pass an event still in flight and drop it.
+      const subscription =
+        feed && conversationId !== null
+          ? this.opts.store.lastSeqs([conversationId]).then(async (seqs) => {
+              const s = await subscribe();
+              feed.init(seqs.get(conversationId) ?? 0);
+              return s;
+            })
+          : subscribe();
       topic = { conversationId, members: new Set<HubMember>(), feed, subscription };
       this.topics.set(subject, topic);
-      if (feed && conversationId !== null) {
-        this.feeds.set(conversationId, feed);
-        // Once subscribed, the store's lastSeq is where this node's view starts.
-        subscription
-          .then(() => this.opts.store.lastSeqs([conversationId]))
-          .then((seqs) => feed.init(seqs.get(conversationId) ?? 0))
-          .catch(this.opts.onError);
-      }
+      if (feed && conversationId !== null) this.feeds.set(conversationId, feed);
       subscription.catch(() => {
         // A failed subscription must not stay cached: the next join tries again.
         if (this.topics.get(subject) === topic) this.drop(subject, topic!);

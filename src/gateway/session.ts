@@ -37,6 +37,10 @@ type State = 'new' | 'starting' | 'open' | 'closed';
 
 /** Rate-limited frames in a row after which the connection is closed with 4008. */
 const MAX_STRIKES = 20;
+/** Frames a client may send behind its hello before the reply; more is a flood. */
+const MAX_QUEUED_DURING_HELLO = 100;
+/** How long a conversation whose fill failed (store down) waits before trying again. */
+const FILL_RETRY_MS = 1_000;
 const FILL_PAGE = 500;
 
 export class Session implements HubMember {
@@ -56,6 +60,8 @@ export class Session implements HubMember {
   private departed: Set<string> | null = null;
   private watched: Set<string> | null = null;
   private queued: ClientFrame[] | null = null;
+  /** Conversations subscribed after their lastSeq was read during the handshake. */
+  private late: Set<string> | null = null;
   private strikes = 0;
   /** Registered with the presence registry (and so owes it a disconnect). */
   private present = false;
@@ -84,8 +90,9 @@ export class Session implements HubMember {
     }
     const type = (raw as { type: ClientFrame['type'] }).type;
     const rawId = (raw as { id?: unknown }).id;
-    // Echoed as sent, even when invalid, so the client can match the error reply to its frame.
-    const re = rawId === undefined ? undefined : typeof rawId === 'string' ? rawId : JSON.stringify(rawId);
+    // A string id is echoed as sent, even when too long, so the client can match
+    // the error reply; anything else is no id at all (and is never serialized back).
+    const re = typeof rawId === 'string' ? rawId : undefined;
     if (this.state === 'new' && type !== 'hello') return this.close(closeCodes.notAuthenticated, 'hello must come first');
 
     let frame: ClientFrame;
@@ -101,7 +108,9 @@ export class Session implements HubMember {
       return;
     }
     if (this.state === 'starting') {
-      (this.queued ??= []).push(frame);
+      const queued = (this.queued ??= []);
+      if (queued.length >= MAX_QUEUED_DURING_HELLO) return this.close(closeCodes.rateLimited, 'too many frames before hello completed');
+      queued.push(frame);
       return;
     }
     this.dispatch(frame);
@@ -238,6 +247,7 @@ export class Session implements HubMember {
       this.ctx.onError(err);
       this.reply(frame.id, toParleyError(err));
       this.close(closeCodes.goingAway, 'could not start the session');
+      this.releaseAll(); // what subscribeAll added after an earlier close
     }
   }
 
@@ -255,7 +265,9 @@ export class Session implements HubMember {
     const resumeAt = new Map(resume.map((r) => [r.conversationId, r.afterSeq]));
     for (const c of now) {
       if (!this.cursors.has(c.id)) {
+        // Subscribed only after its lastSeq was read: whatever came between is read back in startDelivery.
         this.track(c.id);
+        (this.late ??= new Set()).add(c.id);
         await this.ctx.hub.joinConversation(this, c.id);
       }
       // A resume point past the end (a confused client) starts at the end.
@@ -287,9 +299,10 @@ export class Session implements HubMember {
   private startDelivery(resumeAt: Map<string, number>, lastSeqs: Map<string, number>): void {
     for (const id of [...(this.filling?.keys() ?? [])]) {
       if (resumeAt.has(id)) void this.fill(id, RESUME_REPLAY_LIMIT);
-      else if ((this.cursors.get(id) ?? 0) < (lastSeqs.get(id) ?? Infinity)) void this.fill(id, Infinity);
+      else if (this.late?.has(id) || (this.cursors.get(id) ?? 0) < (lastSeqs.get(id) ?? Infinity)) void this.fill(id, Infinity);
       else this.release(id);
     }
+    this.late = null;
   }
 
   // Delivery
@@ -336,20 +349,19 @@ export class Session implements HubMember {
   private async fill(conversationId: string, limit: number): Promise<void> {
     const store = this.ctx.chat.store;
     let sent = 0;
+    let failed = false;
     try {
-      for (;;) {
+      for (let pages = 0; ; pages++) {
+        // Between pages, let the turn end: corked frames go out (so the send
+        // buffer limit sees what is really unsent) and other sockets get served.
+        if (pages > 0) await new Promise((r) => setImmediate(r));
         const cursor = this.cursors.get(conversationId);
         if (cursor === undefined || this.state === 'closed') return;
         const held = this.filling?.get(conversationId) ?? [];
         const firstHeld = held.length > 0 ? Math.min(...held.map((e) => e.seq)) : undefined;
         if (firstHeld !== undefined && firstHeld <= cursor + 1) break;
         if (sent >= limit) {
-          const conv = await store.getConversation(conversationId);
-          const through = conv?.lastSeq ?? cursor;
-          if (through > cursor && this.cursors.has(conversationId)) {
-            this.write(JSON.stringify({ type: 'gap', conversationId, afterSeq: cursor, throughSeq: through }));
-            this.cursors.set(conversationId, through);
-          }
+          await this.skipTo(conversationId, cursor);
           break;
         }
         const page = Math.min(FILL_PAGE, limit - sent);
@@ -362,9 +374,30 @@ export class Session implements HubMember {
         if (events.length < page) break;
       }
     } catch (err) {
+      failed = true;
       this.ctx.onError(err);
     } finally {
-      this.release(conversationId);
+      // After a failure (the store is down) keep holding, and try again later rather than at once.
+      if (failed) setTimeout(() => this.release(conversationId), FILL_RETRY_MS).unref();
+      else this.release(conversationId);
+    }
+  }
+
+  /**
+   * Past the replay limit: a `gap` frame tells the client to page the rest over
+   * REST, and the cursor jumps to the end. Whether the user is still a member
+   * is read AFTER the end, so a departure inside the skipped range is seen.
+   */
+  private async skipTo(conversationId: string, cursor: number): Promise<void> {
+    const store = this.ctx.chat.store;
+    const through = (await store.getConversation(conversationId))?.lastSeq ?? cursor;
+    const member = await store.getMember(conversationId, this.userId);
+    if (!this.cursors.has(conversationId)) return;
+    if (!member) return this.untrack(conversationId);
+    this.departed?.delete(conversationId);
+    if (through > cursor) {
+      this.write(JSON.stringify({ type: 'gap', conversationId, afterSeq: cursor, throughSeq: through }));
+      this.cursors.set(conversationId, through);
     }
   }
 
@@ -396,7 +429,11 @@ export class Session implements HubMember {
         // During the handshake, startDelivery() fills every tracked conversation.
         if (this.state === 'open') return this.fill(id, Infinity);
       })
-      .catch(this.ctx.onError);
+      .catch((err) => {
+        this.ctx.onError(err);
+        // Not subscribed: following it half-way would be worse than a resume, so the client is sent to resume.
+        this.close(closeCodes.goingAway, 'could not follow a new conversation');
+      });
   }
 
   // Output and life cycle

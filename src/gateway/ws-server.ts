@@ -136,6 +136,9 @@ export class WsServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands over the socket without an error listener: a client that resets
+    // while being refused must not take the process down.
+    socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/ws') return refuse(socket, 404, 'Not Found');
     if (this.gateway.isDraining) return refuse(socket, 503, 'Service Unavailable');
@@ -167,8 +170,15 @@ export class WsServer {
     }
   }
 
-  close(): void {
+  /**
+   * Lets the close frames already written (1001 on drain) reach the clients,
+   * waiting up to `graceMs` for their close handshakes, then cuts the rest.
+   */
+  async close(graceMs = 2_000): Promise<void> {
     clearInterval(this.heartbeat);
+    uncorkAll();
+    const deadline = Date.now() + graceMs;
+    while (this.live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of this.live) c.ws.terminate();
     this.wss.close();
   }

@@ -448,9 +448,12 @@ export class SqliteStore implements Store {
 
   ping(): Promise<void> {
     return this.op(() => {
+      // Readiness means writes work too: a dead writer thread makes the node unready.
+      if (this.writer?.failure) throw this.writer.failure;
       this.db.get('SELECT 1');
     });
   }
+
 
   async close(): Promise<void> {
     await this.writer?.close();

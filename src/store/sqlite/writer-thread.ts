@@ -11,6 +11,11 @@ export class WriterThread {
   private nextId = 0;
   private failed: Error | null = null;
 
+  /** Why the thread can take no more batches, if it cannot. */
+  get failure(): Error | null {
+    return this.failed;
+  }
+
   constructor(path: string, synchronous: Synchronous) {
     this.worker = new Worker(new URL('./batch-writer-thread.ts', import.meta.url), { workerData: { path, synchronous } });
     this.worker.unref();
