@@ -930,6 +930,27 @@ export function runStoreContract(name: string, create: StoreFactory): void {
 
       // With group commit, one caller's mutation on a conversation that does not
       // exist must not take the whole batch (other callers' writes) down with it.
+      it('edits, deletes and reactions need the actor to be a member at commit, even one removed in the same batch', async () => {
+        const [a, b] = await users(2);
+        const id = await group([a!.id, b!.id]);
+        const sent = expectOk(await one(createMsg(id, b!.id)));
+        const seq = sent.message!.seq;
+        const at = Date.now();
+        const results = await store.applyBatch([
+          { kind: 'member.leave', conversationId: id, actorId: a!.id, at, userId: b!.id },
+          { kind: 'message.edit', conversationId: id, actorId: b!.id, at, seq, body: 'too late' },
+          { kind: 'reaction', conversationId: id, actorId: b!.id, at, seq, emoji: '👍', on: true },
+          { kind: 'message.delete', conversationId: id, actorId: b!.id, at, seq },
+        ]);
+        expect(results[0]!.ok).toBe(true);
+        for (const r of results.slice(1)) {
+          expect(r.ok).toBe(false);
+          if (!r.ok) expect(r.error.code).toBe('not_found');
+        }
+        expect(await store.getMessage(id, seq)).toMatchObject({ body: sent.message!.body, deleted: false, reactions: {} });
+        expect((await store.getConversation(id))!.lastSeq).toBe(seq + 1);
+      });
+
       it('member.join on an unknown conversation is refused without failing the batch', async () => {
         const [a, b] = await users(2);
         const id = await group([a!.id]);

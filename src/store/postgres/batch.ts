@@ -138,6 +138,8 @@ class BatchWriter {
     const tx = this.tx;
     const conversationIds = [...new Set(mutations.map((m) => m.conversationId))].sort();
     const sends = mutations.filter((m): m is Send => m.kind === 'message.create');
+    // Whose membership the batch must know: senders, and the actors of edits, deletes and reactions.
+    const actors = mutations.filter((m) => m.kind === 'message.create' || m.kind === 'message.edit' || m.kind === 'message.delete' || m.kind === 'reaction');
 
     const begin = tx`BEGIN ISOLATION LEVEL READ COMMITTED`.execute();
     this.open = true;
@@ -146,19 +148,22 @@ class BatchWriter {
     const queries: Promise<unknown>[] = [begin, locked];
     let memberRows: Promise<{ conversation_id: string; user_id: string }[]> | null = null;
     let sentRows: Promise<MessageRow[]> | null = null;
-    if (sends.length > 0) {
-      const pairs = [...new Map(sends.map((s) => [key(s.conversationId, s.actorId), s])).values()];
+    if (actors.length > 0) {
+      const pairs = [...new Map(actors.map((s) => [key(s.conversationId, s.actorId), s])).values()];
       memberRows = tx<{ conversation_id: string; user_id: string }[]>`
         SELECT conversation_id, user_id FROM members
         WHERE (conversation_id, user_id) IN (
           SELECT * FROM unnest(${pairs.map((s) => s.conversationId)}::text[], ${pairs.map((s) => s.actorId)}::text[]))`.execute();
+      queries.push(memberRows);
+      for (const s of actors) this.members.set(key(s.conversationId, s.actorId), false);
+    }
+    if (sends.length > 0) {
       sentRows = tx<MessageRow[]>`
         SELECT ${tx.unsafe(MESSAGE_COLUMNS)} FROM messages m
         WHERE (m.conversation_id, m.sender_id, m.client_msg_id) IN (
           SELECT * FROM unnest(${sends.map((s) => s.conversationId)}::text[], ${sends.map((s) => s.actorId)}::text[],
                                ${sends.map((s) => s.message.clientMsgId)}::text[]))`.execute();
-      queries.push(memberRows, sentRows);
-      for (const s of sends) this.members.set(key(s.conversationId, s.actorId), false);
+      queries.push(sentRows);
     }
     await Promise.all(queries);
 
@@ -321,6 +326,7 @@ class BatchWriter {
   }
 
   private async editMessage(m: Extract<Mutation, { kind: 'message.edit' }>): Promise<MutationResult> {
+    if (!this.members.get(key(m.conversationId, m.actorId))) return refused(notFound('conversation'));
     const rows = await this.tx`
       UPDATE messages SET body = ${m.body}, edited_at = ${m.at}
       WHERE conversation_id = ${m.conversationId} AND seq = ${m.seq} AND NOT deleted
@@ -342,6 +348,7 @@ class BatchWriter {
   }
 
   private async deleteMessage(m: Extract<Mutation, { kind: 'message.delete' }>): Promise<MutationResult> {
+    if (!this.members.get(key(m.conversationId, m.actorId))) return refused(notFound('conversation'));
     // One statement: look the message up, mark it deleted, and erase its text
     // everywhere, from the creation event and every edit event included.
     const [row] = await this.tx<{ was_deleted: boolean | null }[]>`
@@ -377,6 +384,7 @@ class BatchWriter {
   }
 
   private async react(m: Extract<Mutation, { kind: 'reaction' }>): Promise<MutationResult> {
+    if (!this.members.get(key(m.conversationId, m.actorId))) return refused(notFound('conversation'));
     const [row] = m.on
       ? await this.tx<{ live: boolean; changed: boolean }[]>`
           WITH live AS (

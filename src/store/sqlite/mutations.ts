@@ -129,6 +129,7 @@ export class BatchWriter {
   }
 
   private editMessage(m: Extract<Mutation, { kind: 'message.edit' }>): MutationResult {
+    if (!this.isMember(m.conversationId, m.actorId)) return { ok: false, error: notFound('conversation') };
     if (!this.liveMessage(m.conversationId, m.seq)) return { ok: false, error: notFound('message') };
     this.db.run(
       'UPDATE messages SET body = ?, edited_at = ? WHERE conversation_id = ? AND seq = ?',
@@ -151,6 +152,7 @@ export class BatchWriter {
   }
 
   private deleteMessage(m: Extract<Mutation, { kind: 'message.delete' }>): MutationResult {
+    if (!this.isMember(m.conversationId, m.actorId)) return { ok: false, error: notFound('conversation') };
     const row = this.db.get<MessageRow>(MESSAGE_BY_SEQ, m.conversationId, m.seq);
     if (!row) return { ok: false, error: notFound('message') };
     if (row.deleted === 1) return { ok: true, event: null };
@@ -180,6 +182,7 @@ export class BatchWriter {
   }
 
   private react(m: Extract<Mutation, { kind: 'reaction' }>): MutationResult {
+    if (!this.isMember(m.conversationId, m.actorId)) return { ok: false, error: notFound('conversation') };
     if (!this.liveMessage(m.conversationId, m.seq)) return { ok: false, error: notFound('message') };
     const changed = m.on
       ? this.db.run(
