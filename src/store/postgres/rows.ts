@@ -3,60 +3,10 @@
  * booleans, JSONB parsed), their mapping to Parley's records, and the select
  * lists shared by several queries.
  */
-import type { ChatEvent, ConversationKind, EventKind, Member, Message, Role } from '../../protocol/types.ts';
-import type { ConversationRecord, UserRecord } from '../store.ts';
-
-export interface UserRow {
-  id: string;
-  username: string;
-  display_name: string;
-  password_hash: string;
-  created_at: number;
-}
+import type { ChatEvent, EventKind, Message } from '../../protocol/types.ts';
+export { toConversation, toMember, toUser, type ConversationRow, type MemberRow, type UserRow } from '../rows.ts';
 
 export const USER_COLUMNS = 'id, username, display_name, password_hash, created_at';
-
-export const toUser = (r: UserRow): UserRecord => ({
-  id: r.id,
-  username: r.username,
-  displayName: r.display_name,
-  passwordHash: r.password_hash,
-  createdAt: r.created_at,
-});
-
-export interface ConversationRow {
-  id: string;
-  kind: string;
-  title: string | null;
-  public: boolean;
-  last_seq: number;
-  created_at: number;
-  updated_at: number;
-}
-
-export const toConversation = (r: ConversationRow): ConversationRecord => ({
-  id: r.id,
-  kind: r.kind as ConversationKind,
-  title: r.title,
-  public: r.public,
-  lastSeq: r.last_seq,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
-export interface MemberRow {
-  user_id: string;
-  role: string;
-  last_read_seq: number;
-  joined_at: number;
-}
-
-export const toMember = (r: MemberRow): Member => ({
-  userId: r.user_id,
-  role: r.role as Role,
-  lastReadSeq: r.last_read_seq,
-  joinedAt: r.joined_at,
-});
 
 /**
  * A message with its reactions as `[[emoji, userId], …]` in the order they were
