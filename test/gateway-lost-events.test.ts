@@ -47,4 +47,30 @@ describe('events the bus lost', () => {
     expect(socket.events(conv).map((e) => e.seq)).toEqual([1, 2]);
     socket.close();
   });
+
+  it('a lost membership notice: the session starts following the conversation within seconds', async () => {
+    const alice = await register(server.url);
+    const bob = await register(server.url);
+    const { socket } = await Socket.connect(server.url, bob);
+    // Created straight in the store: nobody is told over the bus.
+    const conv = `quiet-${Date.now()}`;
+    await server.chat.store.createConversation({
+      id: conv,
+      kind: 'group',
+      title: 'told nobody',
+      public: false,
+      createdAt: Date.now(),
+      directKey: null,
+      members: [
+        { userId: alice.id, role: 'owner' },
+        { userId: bob.id, role: 'member' },
+      ],
+    });
+    await api(server.url, 'POST', `/v1/conversations/${conv}/messages`, { token: alice.token, body: { clientMsgId: 'm1', body: 'hello?' } });
+    await socket.waitFor((f) => f.type === 'event' && f.conversationId === conv && f.seq === 1, 'the event of the unannounced conversation', 15_000);
+    await api(server.url, 'POST', `/v1/conversations/${conv}/messages`, { token: alice.token, body: { clientMsgId: 'm2', body: 'live now' } });
+    await socket.waitFor((f) => f.type === 'event' && f.conversationId === conv && f.seq === 2, 'the next one, live');
+    expect(socket.events(conv).map((e) => e.seq)).toEqual([1, 2]);
+    socket.close();
+  });
 });

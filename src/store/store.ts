@@ -147,6 +147,12 @@ export interface Store {
   /** Most recently active first; `after` continues a previous page. */
   listSummaries(userId: string, limit: number, after: ListCursor | null): Promise<ConversationSummary[]>;
   listCursors(userId: string): Promise<ConversationCursor[]>;
+  /**
+   * Memberships of `userIds` that began at or after `since` (ms): the repair
+   * path for a membership notice the bus lost. `lastReadSeq` of a new member is
+   * the seq of their arrival (0 for a conversation's first members).
+   */
+  recentMemberships(userIds: string[], since: number): Promise<{ conversationId: string; userId: string; lastReadSeq: number }[]>;
   /** The current lastSeq of each existing conversation among `conversationIds`. */
   lastSeqs(conversationIds: string[]): Promise<Map<string, number>>;
   /** Raises the member's lastReadSeq to `seq` (clamped to lastSeq); returns the new value when it grew. */

@@ -1185,6 +1185,23 @@ export function runStoreContract(name: string, create: StoreFactory): void {
         expect(await store.lastSeqs([])).toEqual(new Map());
       });
 
+      it('recentMemberships lists memberships begun since a time, with the arrival seq as lastReadSeq', async () => {
+        const [a, b, c] = await users(3);
+        const old = await group([a!.id, b!.id], { createdAt: Date.now() - 120_000 });
+        const fresh = await group([a!.id, b!.id]);
+        await send(fresh, a!.id);
+        const at = Date.now();
+        expectOk(await one({ kind: 'member.join', conversationId: fresh, actorId: a!.id, at, userId: c!.id, role: 'member' }));
+        const since = Date.now() - 60_000;
+        const rows = await store.recentMemberships([b!.id, c!.id], since);
+        const byKey = (x: { conversationId: string; userId: string }) => `${x.conversationId} ${x.userId}`;
+        expect(rows.map(byKey).sort()).toEqual([`${fresh} ${b!.id}`, `${fresh} ${c!.id}`].sort());
+        expect(rows.find((r) => r.userId === c!.id)!.lastReadSeq).toBe(2);
+        expect(rows.find((r) => r.userId === b!.id)!.lastReadSeq).toBe(0);
+        expect(rows.map(byKey)).not.toContain(`${old} ${b!.id}`);
+        expect(await store.recentMemberships([], since)).toEqual([]);
+      });
+
       it('markRead only grows, clamps to lastSeq, and returns null when nothing grew', async () => {
         const [a, b, outsider] = await users(3);
         const id = await group([a!.id, b!.id]);

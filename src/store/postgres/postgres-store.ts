@@ -337,6 +337,16 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ id: r.id, lastSeq: r.last_seq, lastReadSeq: r.last_read_seq }));
   }
 
+  async recentMemberships(userIds: string[], since: number) {
+    if (userIds.length === 0) return [];
+    const rows = await run(
+      () => this.sql<{ conversation_id: string; user_id: string; last_read_seq: number }[]>`
+        SELECT conversation_id, user_id, last_read_seq FROM members
+        WHERE user_id = ANY(${userIds}::text[]) AND joined_at >= ${since}`,
+    );
+    return rows.map((r) => ({ conversationId: r.conversation_id, userId: r.user_id, lastReadSeq: r.last_read_seq }));
+  }
+
   async lastSeqs(conversationIds: string[]): Promise<Map<string, number>> {
     if (conversationIds.length === 0) return new Map();
     const rows = await run(

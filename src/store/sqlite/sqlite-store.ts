@@ -351,6 +351,19 @@ export class SqliteStore implements Store {
     );
   }
 
+  recentMemberships(userIds: string[], since: number) {
+    return this.op(() =>
+      this.db
+        .all<{ conversation_id: string; user_id: string; last_read_seq: number }>(
+          `SELECT conversation_id, user_id, last_read_seq FROM members
+           WHERE user_id IN (SELECT value FROM json_each(?)) AND joined_at >= ?`,
+          JSON.stringify(userIds),
+          since,
+        )
+        .map((r) => ({ conversationId: r.conversation_id, userId: r.user_id, lastReadSeq: r.last_read_seq })),
+    );
+  }
+
   lastSeqs(conversationIds: string[]): Promise<Map<string, number>> {
     return this.op(() => {
       const rows = this.db.all<{ id: string; last_seq: number }>(
