@@ -4,11 +4,11 @@
  * event goes missing. Every case must end with every seq once, in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GapInfo, ParleyClient } from '../../client/index.ts';
+import { ParleyClient, type GapInfo } from '../../client/index.ts';
 import type { Mutation } from '../../src/store/store.ts';
 import { until } from '../helpers/client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { expectEverySeqOnce, newClient, Recorder, sessionsOf, tap } from './util.ts';
+import { expectEverySeqOnce, fast, newClient, Recorder, sessionsOf, tap } from './util.ts';
 
 let server: TestServer;
 const clients: ParleyClient[] = [];
@@ -68,6 +68,26 @@ describe('reconnect and resume', () => {
     await seen.reach(conv, seq);
     expectEverySeqOnce(seen.seqs(conv), seq);
     expect(statuses.find((s) => s.state === 'waiting')).toMatchObject({ reason: 'no reply to ping' });
+  });
+
+  it('a new client given resumePoints() of an earlier one picks up where it stopped', async () => {
+    const { alice, bob, conv } = await pair();
+    const seen = new Recorder(bob);
+    await bob.connect();
+    for (let i = 0; i < 3; i++) await post(alice, conv);
+    await seen.reach(conv, 3);
+    const points = bob.resumePoints();
+    expect(points).toContainEqual({ conversationId: conv, afterSeq: 3 });
+    const tokens = bob.tokens;
+    bob.close();
+    for (let i = 0; i < 3; i++) await post(alice, conv);
+
+    const later = new ParleyClient({ ...fast, baseUrl: server.url, tokens, resume: points });
+    clients.push(later);
+    const seenLater = new Recorder(later);
+    await later.connect();
+    await seenLater.reach(conv, 6);
+    expect(seenLater.seqs(conv)).toEqual([4, 5, 6]);
   });
 });
 
