@@ -28,13 +28,31 @@ export const title = text()
   .transform((s) => s.trim())
   .refine((s) => s.length >= 1 && s.length <= 128, '1–128 characters after trimming');
 
+/**
+ * UTF-8 length without encoding: the schemas also run in browsers, where there
+ * is no Buffer, and allocating a TextEncoder result per message is waste.
+ */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4; // a surrogate pair is one 4-byte character
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
 /** Trimmed, then 1–16,384 bytes of UTF-8; otherwise kept exactly as sent. */
 export const body = text()
   .transform((s) => s.trim())
   .refine((s) => {
     if (s.length === 0) return false;
     // A UTF-16 string of n units is at most 3n bytes; only measure when it could be over.
-    return s.length * 3 <= MAX_BODY_BYTES || Buffer.byteLength(s, 'utf8') <= MAX_BODY_BYTES;
+    return s.length * 3 <= MAX_BODY_BYTES || utf8Length(s) <= MAX_BODY_BYTES;
   }, `1–${MAX_BODY_BYTES} bytes of UTF-8 after trimming`);
 
 export const clientMsgId = text().pipe(z.string().min(1).max(MAX_CLIENT_MSG_ID));

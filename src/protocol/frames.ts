@@ -72,13 +72,4 @@ export interface SendReply {
   message: Message;
 }
 
-export const PROTOCOL_JSON = 'parley.v1.json';
-
-export const closeCodes = {
-  goingAway: 1001,
-  frameTooLarge: 1009,
-  notAuthenticated: 4001,
-  protocolError: 4002,
-  rateLimited: 4008,
-  tooSlow: 4009,
-} as const;
+export { PROTOCOL_JSON, closeCodes } from './constants.ts';
