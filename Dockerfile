@@ -17,9 +17,11 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 
-# Dependencies first, so that a change to src/ reuses this layer.
+# Dependencies first, so that a change to src/ reuses this layer. --ignore-scripts:
+# the `prepare` script builds the web client with Vite, a devDependency; the
+# image serves the API only (`/` answers that the web client is not built).
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund \
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 COPY bin/ ./bin/

@@ -1,6 +1,6 @@
 /** The REST side of a node: Fastify with Parley's error format, origin policy and auth hook. */
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Chat } from '../chat/chat.ts';
 import { forbidden, notFound, unauthorized } from '../errors.ts';
@@ -11,6 +11,7 @@ import { conversationRoutes } from './routes/conversations.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { userRoutes } from './routes/users.ts';
+import { webRoutes } from './web.ts';
 
 export interface HttpOptions {
   chat: Chat;
@@ -48,7 +49,12 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
     if (e.code === 'internal') req.log.error({ err }, 'request failed');
     return sendError(reply, e);
   });
-  app.setNotFoundHandler((_req, reply) => sendError(reply, notFound('route')));
+  // Unknown non-API GETs get the web client's index.html (see web.ts); everything else the JSON 404.
+  let webFallback: (req: FastifyRequest, reply: FastifyReply) => boolean = () => false;
+  app.setNotFoundHandler((req, reply) => {
+    if (webFallback(req, reply)) return reply;
+    return sendError(reply, notFound('route'));
+  });
 
   app.addHook('onRequest', async (req) => {
     if (!opts.isOriginAllowed(req.headers.origin, req.headers.host)) {
@@ -64,6 +70,7 @@ export async function buildHttp(opts: HttpOptions): Promise<FastifyInstance> {
   });
 
   opsRoutes(app, { metrics: opts.metrics, ready: opts.ready });
+  webFallback = await webRoutes(app);
   authRoutes(app, { chat: opts.chat });
 
   await app.register(async (authed) => {
