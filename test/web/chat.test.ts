@@ -2,10 +2,13 @@
  * The web client in a real browser: Debian's Chromium driven by playwright-core
  * against a real node serving web/dist. Two users register, open a DM, chat,
  * see each other typing and reading, and one of them goes offline and back.
- * Screenshots of the main screens go to docs/screenshots/.
+ * Screenshots of the main screens go to a temporary folder, or to
+ * docs/screenshots/ with UPDATE_SCREENSHOTS=1 (so a plain test run leaves the tree clean).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +16,9 @@ import { WEB_DIST } from '../../src/http/web.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
+  : mkdtempSync(join(tmpdir(), 'parley-shots-'));
 const CHROMIUM = '/usr/bin/chromium';
 const PHONE = { width: 390, height: 780 };
 const DESKTOP = { width: 1200, height: 760 };
