@@ -1,6 +1,7 @@
 /** Lays out a scenario's users and conversations: on Parley through its REST API, on the baseline by name. */
 import { randomBytes } from 'node:crypto';
 import type { ClientSpec } from './drivers/driver.ts';
+import { pool } from './pool.ts';
 
 export type ScenarioName = 'groups' | 'dm' | 'broadcast' | 'idle' | 'reconnect-storm' | 'cluster';
 
@@ -38,18 +39,12 @@ function chunk<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-async function pool<T>(items: T[], concurrency: number, fn: (t: T, i: number) => Promise<void>, progress?: (done: number) => void): Promise<void> {
-  let next = 0;
+/** A counter that reports every 500th step of a long setup. */
+function progress(report: (done: number) => void): () => void {
   let done = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-        if (++done % 500 === 0) progress?.(done);
-      }
-    }),
-  );
+  return () => {
+    if (++done % 500 === 0) report(done);
+  };
 }
 
 async function call(url: string, method: string, path: string, body: unknown, token?: string): Promise<any> {
@@ -66,14 +61,15 @@ export async function layoutParley(url: string, o: LayoutOptions, log: (s: strin
   const run = randomBytes(3).toString('hex');
   const users: { id: string; token: string }[] = new Array(o.clients);
   log(`registering ${o.clients} users`);
+  const registered = progress((d) => log(`registered ${d}/${o.clients}`));
   await pool(
     Array.from({ length: o.clients }, (_, i) => i),
     32,
     async (i) => {
       const r = await call(url, 'POST', '/v1/auth/register', { username: `b${run}_${i}`, password: 'bench-password' });
       users[i] = { id: r.user.id, token: r.accessToken };
+      registered();
     },
-    (d) => log(`registered ${d}/${o.clients}`),
   );
   const { groups, kind, isSender } = shape(o);
   const members = new Map<string, number[]>();
@@ -89,9 +85,11 @@ export async function layoutParley(url: string, o: LayoutOptions, log: (s: strin
           : { kind, title: 'bench', memberIds: g.slice(1).map((i) => users[i]!.id) };
     const conv = await call(url, 'POST', '/v1/conversations', body, owner.token);
     if (kind === 'channel') {
-      await pool(g.slice(1), 32, (i) => call(url, 'POST', `/v1/conversations/${conv.id}/join`, undefined, users[i]!.token), (d) =>
-        log(`joined ${d}/${g.length}`),
-      );
+      const joined = progress((d) => log(`joined ${d}/${g.length}`));
+      await pool(g.slice(1), 32, async (i) => {
+        await call(url, 'POST', `/v1/conversations/${conv.id}/join`, undefined, users[i]!.token);
+        joined();
+      });
     }
     members.set(conv.id, g);
     for (const i of g) convOf[i] = conv.id;

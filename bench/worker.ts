@@ -7,6 +7,7 @@ import hdr from 'hdr-histogram-js';
 import type { BenchClient, ClientSpec, Driver } from './drivers/driver.ts';
 import { parleyClient } from './drivers/parley.ts';
 import { socketIoClient } from './drivers/socketio.ts';
+import { pool } from './pool.ts';
 import { encodeBody, now, Tracker } from './tracker.ts';
 
 export type ToWorker =
@@ -50,17 +51,10 @@ const outbox = new Map<number, Set<number>>();
 
 const post = (m: FromWorker) => process.send!(m);
 
-/** Runs `fn` over `items` with at most `limit` in flight; resolves with the number that failed. */
-async function pool<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<number> {
+/** Like `pool`, but counts failures instead of stopping at the first. */
+async function tolerant<T>(items: T[], limit: number, fn: (t: T) => Promise<void>): Promise<number> {
   let failed = 0;
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item).catch(() => failed++);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  await pool(items, limit, (t) => fn(t).catch(() => void failed++));
   return failed;
 }
 
@@ -103,7 +97,7 @@ function startSending(rate: number): void {
 async function storm(): Promise<void> {
   for (const c of clients) c.drop();
   const started = now();
-  const failed = await pool(clients, 1000, async (c) => {
+  const failed = await tolerant(clients, 1000, async (c) => {
     await c.resume();
     for (const n of outbox.get(c.spec.index) ?? []) sendOne(c, n);
   });
@@ -121,7 +115,7 @@ process.on('message', (m: ToWorker) => {
       return;
     }
     case 'connect':
-      void pool(clients, 500, (c) => c.connect()).then((failed) =>
+      void tolerant(clients, 500, (c) => c.connect()).then((failed) =>
         post({ type: 'connected', count: clients.length - failed, failed }),
       );
       return;

@@ -99,7 +99,12 @@ export class Gateway {
     this.repairing = true;
     try {
       const byUser = new Map<string, Session[]>();
-      for (const s of this.sessions) if (s.userId) byUser.set(s.userId, [...(byUser.get(s.userId) ?? []), s]);
+      for (const s of this.sessions) {
+        if (!s.userId) continue;
+        const list = byUser.get(s.userId);
+        if (list) list.push(s);
+        else byUser.set(s.userId, [s]);
+      }
       const rows = await this.store.recentMemberships([...byUser.keys()], Date.now() - MEMBERSHIP_WINDOW_MS);
       for (const r of rows) {
         for (const s of byUser.get(r.userId) ?? []) {

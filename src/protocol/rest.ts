@@ -8,6 +8,8 @@ export const registerBody = z.strictObject({
   password: f.password,
   displayName: f.displayName.optional(),
 });
+/** Actions with nothing to say (join, block, add a reaction): no body, or `{}`. */
+export const emptyBody = z.strictObject({});
 export const loginBody = z.strictObject({ username: z.string().max(256), password: z.string().max(1024) });
 export const refreshBody = z.strictObject({ refreshToken: z.string().min(1).max(512) });
 export const patchMeBody = z.strictObject({ displayName: f.displayName });

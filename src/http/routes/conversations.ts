@@ -1,10 +1,7 @@
 /** /v1/conversations: create, list, view, rename, members. */
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import { addMembersBody, createConversationBody, listConversationsQuery, patchConversationBody } from '../../protocol/rest.ts';
+import { addMembersBody, createConversationBody, emptyBody, listConversationsQuery, patchConversationBody } from '../../protocol/rest.ts';
 import { body, params, query, type RouteContext } from '../context.ts';
-
-const empty = z.strictObject({});
 
 export function conversationRoutes(app: FastifyInstance, { chat }: RouteContext): void {
   const { conversations } = chat;
@@ -32,7 +29,7 @@ export function conversationRoutes(app: FastifyInstance, { chat }: RouteContext)
   });
 
   app.post('/v1/conversations/:id/join', async (req, reply) => {
-    body(req, empty);
+    body(req, emptyBody);
     await conversations.join(req.userId, params(req).id!);
     return reply.status(204).send();
   });

@@ -1,13 +1,10 @@
 /** Messages, reactions, the event log and read state of a conversation. */
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { emoji } from '../../protocol/fields.ts';
 import { EVENTS_DEFAULT_LIMIT, HISTORY_DEFAULT_LIMIT } from '../../protocol/limits.ts';
-import { editBody, eventsQuery, messagesQuery, readBody, sendBody, seqParam } from '../../protocol/rest.ts';
+import { editBody, emptyBody, eventsQuery, messagesQuery, readBody, sendBody, seqParam } from '../../protocol/rest.ts';
 import { parse } from '../../protocol/validate.ts';
 import { body, params, query, type RouteContext } from '../context.ts';
-
-const empty = z.strictObject({});
 
 export function messageRoutes(app: FastifyInstance, { chat }: RouteContext): void {
   const { messages, store } = chat;
@@ -41,7 +38,7 @@ export function messageRoutes(app: FastifyInstance, { chat }: RouteContext): voi
     const route = on ? app.put.bind(app) : app.delete.bind(app);
     route('/v1/conversations/:id/messages/:seq/reactions/:emoji', async (req, reply) => {
       const p = params(req);
-      if (on) body(req, empty);
+      if (on) body(req, emptyBody);
       await messages.react(req.userId, p.id!, seqOf(p), parse(emoji, p.emoji), on);
       return reply.status(204).send();
     });

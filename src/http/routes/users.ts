@@ -1,10 +1,7 @@
 /** /v1/me and /v1/users: profiles, user search, blocks. */
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
-import { patchMeBody, usersQuery } from '../../protocol/rest.ts';
+import { emptyBody, patchMeBody, usersQuery } from '../../protocol/rest.ts';
 import { body, params, query, type RouteContext } from '../context.ts';
-
-const empty = z.strictObject({});
 
 export function userRoutes(app: FastifyInstance, { chat }: RouteContext): void {
   app.get('/v1/me', async (req) => chat.users.get(req.userId));
@@ -19,7 +16,7 @@ export function userRoutes(app: FastifyInstance, { chat }: RouteContext): void {
   app.get('/v1/users/:id', async (req) => chat.users.get(params(req).id!));
 
   app.post('/v1/users/:id/block', async (req, reply) => {
-    body(req, empty);
+    body(req, emptyBody);
     await chat.users.setBlocked(req.userId, params(req).id!, true);
     return reply.status(204).send();
   });

@@ -99,7 +99,7 @@ export class BatchWriter {
       m.actorId,
       m.message.clientMsgId,
     );
-    if (existing) return { ok: true, event: null, message: this.withReactions(existing), duplicate: true };
+    if (existing) return { ok: true, event: null, message: messageAt(this.db, existing.conversation_id, existing.seq)!, duplicate: true };
 
     const seq = this.nextSeq(m.conversationId);
     const message = newMessage(m, seq);
@@ -266,14 +266,6 @@ export class BatchWriter {
     return { ok: true, event };
   }
 
-  private withReactions(row: MessageRow): Message {
-    const rows = this.db.all<ReactionRow>(
-      'SELECT seq, emoji, user_id FROM reactions WHERE conversation_id = ? AND seq = ? ORDER BY at, user_id',
-      row.conversation_id,
-      row.seq,
-    );
-    return toMessage(row, groupReactions(rows).get(row.seq));
-  }
 }
 
 /** One batch in one transaction: the writer's whole job. */
@@ -284,4 +276,16 @@ export function applyMutations(db: Database, mutations: Mutation[]): MutationRes
     writer.finish(Date.now());
     return results;
   });
+}
+
+/** A message with its reactions in the order they were made, or null. */
+export function messageAt(db: Database, conversationId: string, seq: number): Message | null {
+  const row = db.get<MessageRow>(MESSAGE_BY_SEQ, conversationId, seq);
+  if (!row) return null;
+  const reactions = db.all<ReactionRow>(
+    'SELECT seq, emoji, user_id FROM reactions WHERE conversation_id = ? AND seq = ? ORDER BY at, user_id',
+    conversationId,
+    seq,
+  );
+  return toMessage(row, groupReactions(reactions).get(seq));
 }

@@ -20,7 +20,7 @@ import type {
   UserRecord,
 } from '../store.ts';
 import { Database, type Synchronous } from './database.ts';
-import { applyMutations } from './mutations.ts';
+import { applyMutations, messageAt } from './mutations.ts';
 import { WriterThread } from './writer-thread.ts';
 import {
   groupReactions,
@@ -330,7 +330,7 @@ export class SqliteStore implements Store {
   }
 
   private toSummary(r: SummaryRow): ConversationSummary {
-    const lastMessage = r.last_message_seq === null ? null : this.messageAt(r.id, r.last_message_seq);
+    const lastMessage = r.last_message_seq === null ? null : messageAt(this.db, r.id, r.last_message_seq);
     return {
       ...toConversation(r),
       lastReadSeq: r.last_read_seq,
@@ -443,20 +443,7 @@ export class SqliteStore implements Store {
   }
 
   getMessage(conversationId: string, seq: number): Promise<Message | null> {
-    return this.op(() => this.messageAt(conversationId, seq));
-  }
-
-  private messageAt(conversationId: string, seq: number): Message | null {
-    const row = this.db.get<MessageRow>('SELECT * FROM messages WHERE conversation_id = ? AND seq = ?', conversationId, seq);
-    if (!row) return null;
-    const reactions = groupReactions(
-      this.db.all<ReactionRow>(
-        'SELECT seq, emoji, user_id FROM reactions WHERE conversation_id = ? AND seq = ? ORDER BY at, user_id',
-        conversationId,
-        seq,
-      ),
-    );
-    return toMessage(row, reactions.get(seq));
+    return this.op(() => messageAt(this.db, conversationId, seq));
   }
 
   ping(): Promise<void> {
